@@ -1,0 +1,55 @@
+# Ops-Core: `make run` starts everything, `make test` runs the whole suite. Both set themselves up.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint fmt install worker beat web mock bench-state bench-workflows bench-discovery clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) requirements.txt requirements-dev.txt sdk/pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -e ./sdk
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m opscore_project.launcher
+
+test: $(STAMP)
+	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+web: $(STAMP)
+	$(VENV)/bin/gunicorn -c opscore_project/gunicorn_conf.py opscore_project.wsgi:application
+
+worker: $(STAMP)
+	$(VENV)/bin/celery -A opscore_project worker --loglevel INFO
+
+beat: $(STAMP)
+	$(VENV)/bin/celery -A opscore_project beat --loglevel INFO
+
+mock: $(STAMP)
+	$(PY) -m mock_agentkit
+
+bench-state: $(STAMP)
+	$(PY) bench/bench_state.py
+
+bench-workflows: $(STAMP)
+	$(PY) bench/bench_workflows.py
+
+bench-discovery: $(STAMP)
+	$(PY) bench/bench_discovery.py
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .coverage htmlcov

@@ -1,0 +1,1 @@
+"""The bridge to AgentKit: HTTP client, polling sync, registration webhook, task dispatch."""

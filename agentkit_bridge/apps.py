@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AgentkitBridgeConfig(AppConfig):
+    name = "agentkit_bridge"

@@ -1,0 +1,47 @@
+"""Fixtures shared by every app's tests: API clients, an operator, an API token."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from opscore_project.authn.authentication import token_cache
+
+
+@pytest.fixture(autouse=True)
+def _clear_token_cache():
+    token_cache.clear()
+    yield
+    token_cache.clear()
+
+
+@pytest.fixture
+def api_key() -> str:
+    return settings.OPSCORE_API_KEY
+
+
+@pytest.fixture
+def api_client(api_key) -> APIClient:
+    """A client authenticated with the shared key, as agents are."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return client
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return django_user_model.objects.create_user(
+        username="operator", password="operator-pass-123", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def staff_client(client, operator):
+    client.force_login(operator)
+    return client

@@ -1,0 +1,138 @@
+from django.contrib import admin
+
+from lifecycle.models import Agent, AgentStateRecord
+
+
+class CapabilityFilter(admin.SimpleListFilter):
+    title = "capability"
+    parameter_name = "capability"
+
+    def lookups(self, request, model_admin):
+        seen: set[str] = set()
+        for caps in Agent.objects.filter(capabilities_known=True).values_list("capabilities", flat=True)[:2000]:
+            seen.update(c for c in caps or [] if isinstance(c, str))
+        return [(c, c) for c in sorted(seen)]
+
+    def queryset(self, request, queryset):
+        from lifecycle.selectors import with_capability
+
+        return with_capability(queryset, self.value()) if self.value() else queryset
+
+
+class RegisteredFilter(admin.SimpleListFilter):
+    title = "registration"
+    parameter_name = "registered"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Registered"), ("no", "Deregistered")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(deregistered_at__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(deregistered_at__isnull=False)
+        return queryset
+
+
+class StateHistoryInline(admin.TabularInline):
+    model = AgentStateRecord
+    fields = ("state", "reported_at", "received_at", "details")
+    readonly_fields = fields
+    ordering = ("-reported_at", "-id")
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "State history (most recent 50)"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        # An inline cannot be sliced directly; limit through the newest 50 ids.
+        agent_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        if agent_id:
+            ids = list(
+                AgentStateRecord.objects.filter(agent_id=agent_id)
+                .order_by("-reported_at", "-id")
+                .values_list("id", flat=True)[:50]
+            )
+            queryset = queryset.filter(id__in=ids)
+        return queryset
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = (
+        "agent_id",
+        "name",
+        "version",
+        "state",
+        "state_timestamp",
+        "source",
+        "registered",
+        "last_seen_at",
+        "busy",
+    )
+    list_filter = ("state", CapabilityFilter, "source", RegisteredFilter)
+    search_fields = ("agent_id", "name")
+    readonly_fields = (
+        "agent_id",
+        "source",
+        "state",
+        "state_timestamp",
+        "state_details",
+        "last_seen_at",
+        "registered_at",
+        "deregistered_at",
+        "assigned_task",
+        "last_assigned_at",
+        "created_at",
+        "updated_at",
+        "capabilities_known",
+    )
+    fields = (
+        "agent_id",
+        "name",
+        "version",
+        "capabilities",
+        "capabilities_known",
+        "contact_endpoint",
+        "metadata",
+        "source",
+        "registered_at",
+        "deregistered_at",
+        "state",
+        "state_timestamp",
+        "state_details",
+        "last_seen_at",
+        "assigned_task",
+        "last_assigned_at",
+        "created_at",
+        "updated_at",
+    )
+    inlines = [StateHistoryInline]
+    list_per_page = 100
+
+    @admin.display(boolean=True)
+    def registered(self, agent: Agent) -> bool:
+        return agent.is_registered
+
+    @admin.display(boolean=True)
+    def busy(self, agent: Agent) -> bool:
+        return bool(agent.assigned_task)
+
+
+@admin.register(AgentStateRecord)
+class AgentStateRecordAdmin(admin.ModelAdmin):
+    list_display = ("agent", "state", "reported_at", "received_at")
+    list_filter = ("state",)
+    search_fields = ("agent__agent_id",)
+    list_select_related = ("agent",)
+    readonly_fields = ("agent", "state", "details", "reported_at", "received_at")
+    date_hierarchy = None
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,140 @@
+"""DRF views for agents and their states. Thin: validate, call a service or selector, serialise."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lifecycle import selectors, services
+from lifecycle.models import AgentSource, AgentState
+from lifecycle.serializers import (
+    AgentDetailSerializer,
+    AgentSerializer,
+    CurrentStateSerializer,
+    StateRecordSerializer,
+    StateReportAcceptedSerializer,
+    StateReportRequestSerializer,
+)
+from lifecycle.validation import parse_json_object, validate_state_report
+from opscore_project.errors import NotFound, ValidationFailed
+from opscore_project.pagination import StandardPagination
+from opscore_project.schema import error_responses
+
+
+def _agent_or_404(agent_id: str):
+    agent = selectors.agent_get(agent_id=agent_id)
+    if agent is None:
+        raise NotFound(f"Agent {agent_id!r} is not known to Ops-Core.")
+    return agent
+
+
+def _optional_bool(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in {"true", "1", "yes"}:
+        return True
+    if raw.lower() in {"false", "0", "no"}:
+        return False
+    raise ValidationFailed({name: ["Use true or false."]})
+
+
+class AgentStateApi(APIView):
+    """``/v1/opscore/agent/{agentId}/state`` — the AgentKit SDK's state report, and the current state."""
+
+    # The body is parsed by lifecycle.validation (a wrong content type is a 400 naming the header).
+    parser_classes: list = []
+
+    @extend_schema(
+        operation_id="agent_state_report",
+        summary="Report an agent's state (AgentKit SDK)",
+        request=StateReportRequestSerializer,
+        responses={202: StateReportAcceptedSerializer, **error_responses(400, 401)},
+        tags=["agents"],
+    )
+    def post(self, request: Request, agent_id: str) -> Response:
+        data = parse_json_object(request.content_type or "", request.body)
+        report = validate_state_report(agent_id, data)
+        services.agent_state_report(
+            agent_id=report.agent_id, state=report.state, details=report.details, reported_at=report.reported_at
+        )
+        return Response(
+            {"status": "success", "message": "State update accepted.", "agentId": report.agent_id},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @extend_schema(
+        operation_id="agent_state_get",
+        summary="Get an agent's current state",
+        responses={200: CurrentStateSerializer, **error_responses(401, 404)},
+        tags=["agents"],
+    )
+    def get(self, request: Request, agent_id: str) -> Response:
+        agent = selectors.agent_get(agent_id=agent_id)
+        if agent is None or not agent.state:
+            raise NotFound(f"Ops-Core has no state for agent {agent_id!r}.")
+        return Response(CurrentStateSerializer(agent).data)
+
+
+class AgentListApi(APIView):
+    @extend_schema(
+        operation_id="agents_list",
+        summary="List agents",
+        parameters=[
+            OpenApiParameter("state", OpenApiTypes.STR, enum=AgentState.values),
+            OpenApiParameter("capability", OpenApiTypes.STR),
+            OpenApiParameter("registered", OpenApiTypes.BOOL),
+            OpenApiParameter("stale", OpenApiTypes.BOOL),
+            OpenApiParameter("source", OpenApiTypes.STR, enum=AgentSource.values),
+            OpenApiParameter("search", OpenApiTypes.STR, description="Substring of agent id or name."),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses={200: AgentSerializer(many=True), **error_responses(400, 401)},
+        tags=["agents"],
+    )
+    def get(self, request: Request) -> Response:
+        state = request.query_params.get("state") or None
+        if state and state not in AgentState.values:
+            raise ValidationFailed({"state": [f"Unknown state; accepted: {', '.join(AgentState.values)}."]})
+        queryset = selectors.agent_list(
+            state=state,
+            capability=request.query_params.get("capability") or None,
+            registered=_optional_bool(request, "registered"),
+            stale=_optional_bool(request, "stale"),
+            source=request.query_params.get("source") or None,
+            search=request.query_params.get("search") or None,
+        )
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(AgentSerializer(page, many=True).data)
+
+
+class AgentDetailApi(APIView):
+    @extend_schema(
+        operation_id="agents_get",
+        summary="One agent with its 20 most recent state reports",
+        responses={200: AgentDetailSerializer, **error_responses(401, 404)},
+        tags=["agents"],
+    )
+    def get(self, request: Request, agent_id: str) -> Response:
+        return Response(AgentDetailSerializer(_agent_or_404(agent_id)).data)
+
+
+class AgentHistoryApi(APIView):
+    @extend_schema(
+        operation_id="agents_history",
+        summary="An agent's state history, newest first (paginated)",
+        parameters=[OpenApiParameter("page", OpenApiTypes.INT), OpenApiParameter("page_size", OpenApiTypes.INT)],
+        responses={200: StateRecordSerializer(many=True), **error_responses(401, 404)},
+        tags=["agents"],
+    )
+    def get(self, request: Request, agent_id: str) -> Response:
+        agent = _agent_or_404(agent_id)
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(selectors.agent_history(agent=agent), request, view=self)
+        return paginator.get_paginated_response(StateRecordSerializer(page, many=True).data)

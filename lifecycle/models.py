@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AgentState(models.TextChoices):
+    """States agents report (contract section 2). The real example agent sends idle, active and error."""
+
+    INITIALIZING = "initializing"
+    IDLE = "idle"
+    ACTIVE = "active"
+    ERROR = "error"
+    FINISHED = "finished"
+
+
+class AgentSource(models.TextChoices):
+    """How Ops-Core first learned of an agent."""
+
+    WEBHOOK = "webhook", "Registration webhook"
+    POLL = "poll", "AgentKit polling"
+    STATE_REPORT = "state_report", "State report"
+
+
+class Agent(models.Model):
+    agent_id = models.CharField(max_length=255, unique=True, help_text="AgentKit's agentId.")
+    name = models.CharField(max_length=255, blank=True, default="")
+    version = models.CharField(max_length=100, blank=True, default="")
+    capabilities = models.JSONField(default=list, blank=True)
+    # False while the agent is known only from its state reports (contract 1c): its capabilities are unknown,
+    # which is not the same as an empty list.
+    capabilities_known = models.BooleanField(default=False)
+    contact_endpoint = models.CharField(max_length=2048, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=20, choices=AgentSource.choices)
+    registered_at = models.DateTimeField(null=True, blank=True)
+    deregistered_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=20, choices=AgentState.choices, blank=True, default="")
+    state_timestamp = models.DateTimeField(null=True, blank=True, help_text="The agent's own timestamp.")
+    state_details = models.JSONField(default=dict, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="When its last report was received.")
+    # Set by the workflow engine while a task run is in flight on this agent (an opaque id: lifecycle does
+    # not know workflows). Returned by the state write so progress handling needs no extra query.
+    assigned_task = models.CharField(max_length=64, blank=True, default="")
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["agent_id"]
+        indexes = [
+            models.Index(fields=["state"], name="agent_state_idx"),
+            models.Index(fields=["source"], name="agent_source_idx"),
+            models.Index(fields=["last_seen_at"], name="agent_last_seen_idx"),
+            models.Index(fields=["deregistered_at"], name="agent_deregistered_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.agent_id})" if self.name else self.agent_id
+
+    @property
+    def is_registered(self) -> bool:
+        return self.deregistered_at is None
+
+    def is_stale(self, now: datetime | None = None) -> bool:
+        """Silent for longer than OPSCORE_AGENT_STALE_SECONDS (never seen counts from creation)."""
+        now = now or timezone.now()
+        seen = self.last_seen_at or self.created_at
+        return seen < now - timedelta(seconds=settings.OPSCORE_AGENT_STALE_SECONDS)
+
+
+class AgentStateRecord(models.Model):
+    """One accepted state report. Append-only: rows are never updated."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="history")
+    state = models.CharField(max_length=20, choices=AgentState.choices)
+    details = models.JSONField(default=dict, blank=True)
+    reported_at = models.DateTimeField(help_text="The agent's timestamp.")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-reported_at", "-id"]
+        constraints = [
+            # An exact duplicate (same agent, timestamp, state) is stored once; this index also serves
+            # the per-agent history listing (agent, newest first).
+            models.UniqueConstraint(fields=["agent", "reported_at", "state"], name="state_record_unique_report"),
+        ]
+        indexes = [models.Index(fields=["received_at"], name="state_record_received_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.state} @ {self.reported_at.isoformat()}"

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from lifecycle.models import Agent, AgentState, AgentStateRecord
+
+
+class StateReportRequestSerializer(serializers.Serializer):
+    """Documents the state report body (the view validates with lifecycle.validation for speed)."""
+
+    agentId = serializers.CharField(help_text="Must equal the agent id in the path.")
+    timestamp = serializers.DateTimeField(help_text="ISO-8601 with offset; `Z` accepted.")
+    state = serializers.ChoiceField(choices=AgentState.choices)
+    details = serializers.DictField(required=False, allow_null=True, help_text="Object; null or omitted = {}.")
+
+
+class StateReportAcceptedSerializer(serializers.Serializer):
+    status = serializers.CharField(default="success")
+    message = serializers.CharField()
+    agentId = serializers.CharField()
+
+
+class CurrentStateSerializer(serializers.Serializer):
+    agentId = serializers.CharField(source="agent_id")
+    state = serializers.CharField()
+    details = serializers.JSONField(source="state_details")
+    timestamp = serializers.DateTimeField(source="state_timestamp")
+
+
+class StateRecordSerializer(serializers.ModelSerializer):
+    timestamp = serializers.DateTimeField(source="reported_at")
+    receivedAt = serializers.DateTimeField(source="received_at")
+
+    class Meta:
+        model = AgentStateRecord
+        fields = ["state", "details", "timestamp", "receivedAt"]
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    agentId = serializers.CharField(source="agent_id")
+    capabilitiesKnown = serializers.BooleanField(source="capabilities_known")
+    contactEndpoint = serializers.CharField(source="contact_endpoint")
+    registered = serializers.BooleanField(source="is_registered")
+    registeredAt = serializers.DateTimeField(source="registered_at")
+    deregisteredAt = serializers.DateTimeField(source="deregistered_at")
+    stateTimestamp = serializers.DateTimeField(source="state_timestamp")
+    stateDetails = serializers.JSONField(source="state_details")
+    lastSeenAt = serializers.DateTimeField(source="last_seen_at")
+    stale = serializers.SerializerMethodField()
+    busy = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Agent
+        fields = [
+            "agentId",
+            "name",
+            "version",
+            "capabilities",
+            "capabilitiesKnown",
+            "contactEndpoint",
+            "metadata",
+            "source",
+            "registered",
+            "registeredAt",
+            "deregisteredAt",
+            "state",
+            "stateTimestamp",
+            "stateDetails",
+            "lastSeenAt",
+            "stale",
+            "busy",
+            "createdAt",
+        ]
+
+    def get_stale(self, agent: Agent) -> bool:
+        return agent.is_stale(self.context.get("now") or timezone.now())
+
+    def get_busy(self, agent: Agent) -> bool:
+        return bool(agent.assigned_task)
+
+
+class AgentDetailSerializer(AgentSerializer):
+    recentHistory = serializers.SerializerMethodField()
+
+    class Meta(AgentSerializer.Meta):
+        fields = [*AgentSerializer.Meta.fields, "recentHistory"]
+
+    def get_recentHistory(self, agent: Agent) -> list[dict]:
+        records = agent.history.order_by("-reported_at", "-id")[: self.context.get("history_limit", 20)]
+        return StateRecordSerializer(records, many=True).data

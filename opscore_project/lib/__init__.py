@@ -1,0 +1,1 @@
+"""Small framework-free helpers (environment parsing, time parsing, HMAC signatures)."""

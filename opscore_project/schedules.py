@@ -1,0 +1,32 @@
+"""Periodic tasks Ops-Core needs, created in django-celery-beat by `manage.py opscore_setup_schedules`.
+
+Entries that already exist are left alone: an operator's change in the admin wins over these defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class PeriodicTaskSpec:
+    name: str
+    task: str
+    every_seconds: int
+    description: str
+    expires_seconds: int | None = None
+
+
+def default_schedules() -> list[PeriodicTaskSpec]:
+    specs = [
+        PeriodicTaskSpec(
+            name="AgentKit polling sync",
+            task="agentkit_bridge.tasks.sync_agents",
+            every_seconds=settings.AGENTKIT_POLL_INTERVAL,
+            description="Polls GET /v1/agents on AgentKit and upserts/deregisters agents.",
+            expires_seconds=settings.AGENTKIT_POLL_INTERVAL,
+        ),
+    ]
+    return specs

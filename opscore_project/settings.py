@@ -1,0 +1,207 @@
+"""Ops-Core settings: one module, every value from the environment (see the README's configuration table)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dj_database_url
+
+from opscore_project.lib.env import (
+    ConfigurationError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("OPSCORE_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+TESTING = "pytest" in sys.modules or env_bool("OPSCORE_TESTING", False)
+_DEV_MODE = DEBUG or TESTING
+
+# --- secrets: required outside DEBUG/tests -------------------------------------------------------------------
+_INSECURE_DEV_SECRET = "insecure-dev-only-secret-key-change-me"
+SECRET_KEY = env_str("SECRET_KEY") or (_INSECURE_DEV_SECRET if _DEV_MODE else "")
+OPSCORE_API_KEY = env_str("OPSCORE_API_KEY") or ("dev-api-key" if _DEV_MODE else "")
+# Unset means the registration webhook refuses every call (503) rather than accept unsigned ones.
+OPSCORE_WEBHOOK_SECRET = env_str("OPSCORE_WEBHOOK_SECRET")
+
+_missing = [name for name, value in (("SECRET_KEY", SECRET_KEY), ("OPSCORE_API_KEY", OPSCORE_API_KEY)) if not value]
+if _missing:
+    raise ConfigurationError(
+        "Missing required setting(s) in production mode (DEBUG=false): "
+        + ", ".join(_missing)
+        + ". Set them in the environment (see .env.example), or set DEBUG=true for local development."
+    )
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --- apps ----------------------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "opscore_project.admin_site.OpsCoreAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "opscore_project.authn",
+    "lifecycle",
+    "agentkit_bridge",
+    "workflows",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# The AgentKit SDK treats a redirect as a failure (contract section 2): never append slashes.
+APPEND_SLASH = False
+
+ROOT_URLCONF = "opscore_project.urls"
+WSGI_APPLICATION = "opscore_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "opscore_project" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ------------------------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opscore")
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 600, minimum=0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Celery --------------------------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Countdowns (retry backoff) must stay below this, or Redis would redeliver the message early.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if REDIS_URL.startswith("filesystem://"):
+    # Embedded mode: a file-based broker under var/ so Ops-Core runs without Redis.
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("out", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "out"),
+        "data_folder_out": str(_broker_dir / "out"),
+        "processed_folder": str(_broker_dir / "processed"),
+    }
+
+# --- AgentKit ------------------------------------------------------------------------------------------------
+AGENTKIT_API_URL = env_str("AGENTKIT_API_URL", "http://127.0.0.1:8000").rstrip("/")
+AGENTKIT_POLL_INTERVAL = env_int("AGENTKIT_POLL_INTERVAL", 30, minimum=1)
+AGENTKIT_CONNECT_TIMEOUT = env_float("AGENTKIT_CONNECT_TIMEOUT", 3.0, minimum=0.1)
+AGENTKIT_READ_TIMEOUT = env_float("AGENTKIT_READ_TIMEOUT", 10.0, minimum=0.1)
+AGENTKIT_DISPATCH_MAX_RETRIES = env_int("AGENTKIT_DISPATCH_MAX_RETRIES", 3, minimum=0)
+AGENTKIT_DISPATCH_BACKOFF_SECONDS = env_float("AGENTKIT_DISPATCH_BACKOFF_SECONDS", 1.0, minimum=0.0)
+OPSCORE_WEBHOOK_TOLERANCE_SECONDS = env_int("OPSCORE_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+
+# --- Ops-Core behaviour --------------------------------------------------------------------------------------
+OPSCORE_AGENT_STALE_SECONDS = env_int("OPSCORE_AGENT_STALE_SECONDS", 600, minimum=1)
+OPSCORE_TOKEN_CACHE_SECONDS = env_float("OPSCORE_TOKEN_CACHE_SECONDS", 5.0, minimum=0.0)
+OPSCORE_BENCHMARK_ENDPOINTS = env_bool("OPSCORE_BENCHMARK_ENDPOINTS", False)
+
+# --- DRF and OpenAPI -----------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "opscore_project.authn.authentication.BearerAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "opscore_project.pagination.StandardPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "opscore_project.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Ops-Core API",
+    "DESCRIPTION": (
+        "Operations backbone for AgentKit agents: agent lifecycle and state, workflow definitions and sessions. "
+        "Authenticate with `Authorization: Bearer <OPSCORE_API_KEY or a personal API token>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+}
+
+# --- auth, i18n, static --------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/admin/login/"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve static files straight from the installed apps: `make run` needs no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+
+# --- logging -------------------------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

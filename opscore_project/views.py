@@ -1,0 +1,19 @@
+"""Django's own 404/500 answers in the API's error shape for API paths, HTML elsewhere."""
+
+from django.views import defaults
+
+from opscore_project.errors import json_error
+
+_API_PREFIXES = ("/v1/", "/api/", "/health", "/metrics")
+
+
+def not_found(request, exception=None):
+    if request.path.startswith(_API_PREFIXES):
+        return json_error("not_found", f"No such endpoint: {request.path}", 404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith(_API_PREFIXES):
+        return json_error("internal_error", "Internal server error.", 500)
+    return defaults.server_error(request)

@@ -1,0 +1,1 @@
+"""Workflow definitions, sessions, task runs and the engine that runs them."""
