@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "opscore_project.authn",
+    "opscore_project.observability",
     "lifecycle",
     "agentkit_bridge",
     "workflows",

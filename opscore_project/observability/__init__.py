@@ -1,0 +1,1 @@
+"""Operation log, request logging, tracing and metrics."""

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class EventLevel(models.TextChoices):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class OperationEvent(models.Model):
+    """One lifecycle or workflow event (the operation log). Ids are plain strings: no foreign keys, so
+    events outlive what they describe and writing one never locks an agent or session row."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    level = models.CharField(max_length=10, choices=EventLevel.choices, default=EventLevel.INFO)
+    event_type = models.CharField(max_length=64)
+    agent_id = models.CharField(max_length=255, blank=True, default="")
+    session_id = models.CharField(max_length=64, blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    context = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["created_at"], name="event_created_idx"),
+            models.Index(fields=["event_type", "created_at"], name="event_type_created_idx"),
+            models.Index(fields=["agent_id", "created_at"], name="event_agent_created_idx"),
+            models.Index(fields=["session_id", "created_at"], name="event_session_created_idx"),
+            models.Index(fields=["level", "created_at"], name="event_level_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.level} {self.event_type}"
