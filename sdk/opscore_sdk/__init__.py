@@ -1,1 +1,61 @@
-"""Python client for Ops-Core."""
+"""Python client for Ops-Core: ``OpsCoreClient``, typed models and exceptions. The CLI is ``opscore``."""
+
+__version__ = "0.1.0"
+
+from opscore_sdk.client import DEFAULT_API_URL, OpsCoreClient
+from opscore_sdk.exceptions import (
+    APIError,
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    OpsCoreConnectionError,
+    OpsCoreError,
+    OpsCoreTimeoutError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerError,
+    SessionWaitTimeout,
+    ValidationError,
+)
+from opscore_sdk.models import (
+    Agent,
+    AgentState,
+    Event,
+    Page,
+    Session,
+    SessionStarted,
+    StateRecord,
+    StateReportAccepted,
+    TaskRun,
+    WorkflowDefinition,
+    WorkflowTask,
+)
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "APIError",
+    "Agent",
+    "AgentState",
+    "AuthenticationError",
+    "ConflictError",
+    "Event",
+    "NotFoundError",
+    "OpsCoreClient",
+    "OpsCoreConnectionError",
+    "OpsCoreError",
+    "OpsCoreTimeoutError",
+    "Page",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "ServerError",
+    "Session",
+    "SessionStarted",
+    "SessionWaitTimeout",
+    "StateRecord",
+    "StateReportAccepted",
+    "TaskRun",
+    "ValidationError",
+    "WorkflowDefinition",
+    "WorkflowTask",
+    "__version__",
+]

@@ -1,0 +1,271 @@
+"""Typed views of the API's JSON: stdlib dataclasses, built with ``from_dict``.
+
+Every model keeps the dict it was built from in ``raw`` (fields the SDK does not know yet included), ignores
+unknown keys, tolerates missing ones (``None``/empty defaults) and turns timestamps into aware ``datetime``s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Generic, TypeVar
+
+T = TypeVar("T", bound="Model")
+
+TERMINAL_SESSION_STATUSES = frozenset({"completed", "failed", "cancelled"})
+TERMINAL_TASK_STATUSES = frozenset({"completed", "failed", "timed_out", "cancelled", "skipped"})
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """An aware datetime from an ISO-8601 string (``Z`` accepted); naive values are taken as UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and value:
+        text = value.strip()
+        if text[-1:] in ("Z", "z"):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)  # noqa: UP017 - keep 3.10 compatible
+    return parsed
+
+
+def _key(name: str, convert: Callable[[Any], Any] | None = None, default: Any = None, factory: Any = None) -> Any:
+    metadata = {"key": name, "convert": convert}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _ts(name: str) -> Any:
+    return _key(name, parse_datetime)
+
+
+def _list_of(cls: type[Model]) -> Callable[[Any], list[Any]]:
+    def convert(value: Any) -> list[Any]:
+        return [cls.from_dict(item) for item in value or [] if isinstance(item, dict)]
+
+    return convert
+
+
+@dataclass
+class Model:
+    """Base of all models: ``from_dict`` maps the camelCase keys declared on each field."""
+
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, kw_only=True)
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
+        data = data if isinstance(data, dict) else {}
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            key = f.metadata.get("key")
+            if not key or key not in data:
+                continue
+            value = data[key]
+            convert = f.metadata.get("convert")
+            if convert is not None and value is not None:
+                try:
+                    value = convert(value)
+                except (TypeError, ValueError):
+                    value = None
+            if value is None and f.default_factory is not dataclasses.MISSING:  # keep [] / {} over null
+                continue
+            values[f.name] = value
+        return cls(**values, raw=dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON the model was built from (a copy)."""
+        return dict(self.raw)
+
+
+@dataclass
+class StateRecord(Model):
+    """One state report in an agent's history."""
+
+    state: str = _key("state", default="")
+    details: dict[str, Any] = _key("details", factory=dict)
+    timestamp: datetime | None = _ts("timestamp")
+    received_at: datetime | None = _ts("receivedAt")
+
+
+@dataclass
+class AgentState(Model):
+    """An agent's current state (``GET /v1/opscore/agent/{id}/state``)."""
+
+    agent_id: str = _key("agentId", default="")
+    state: str = _key("state", default="")
+    details: dict[str, Any] = _key("details", factory=dict)
+    timestamp: datetime | None = _ts("timestamp")
+
+
+@dataclass
+class StateReportAccepted(Model):
+    """The answer to a state report."""
+
+    agent_id: str = _key("agentId", default="")
+    status: str = _key("status", default="")
+    message: str = _key("message", default="")
+
+
+@dataclass
+class Agent(Model):
+    """An agent as Ops-Core knows it; ``recent_history`` is filled by ``get_agent`` only."""
+
+    agent_id: str = _key("agentId", default="")
+    name: str = _key("name", default="")
+    version: str = _key("version", default="")
+    capabilities: list[str] = _key("capabilities", factory=list)
+    capabilities_known: bool = _key("capabilitiesKnown", default=False)
+    contact_endpoint: str = _key("contactEndpoint", default="")
+    metadata: dict[str, Any] = _key("metadata", factory=dict)
+    source: str = _key("source", default="")
+    registered: bool = _key("registered", default=False)
+    registered_at: datetime | None = _ts("registeredAt")
+    deregistered_at: datetime | None = _ts("deregisteredAt")
+    state: str | None = _key("state")
+    state_timestamp: datetime | None = _ts("stateTimestamp")
+    state_details: dict[str, Any] = _key("stateDetails", factory=dict)
+    last_seen_at: datetime | None = _ts("lastSeenAt")
+    stale: bool = _key("stale", default=False)
+    busy: bool = _key("busy", default=False)
+    created_at: datetime | None = _ts("createdAt")
+    recent_history: list[StateRecord] = _key("recentHistory", _list_of(StateRecord), factory=list)
+
+
+@dataclass
+class WorkflowTask(Model):
+    """One task of a workflow definition."""
+
+    task_id: str = _key("taskId", default="")
+    name: str = _key("name", default="")
+    agent_capability: str = _key("agentCapability", default="")
+    parameters: dict[str, Any] = _key("parameters", factory=dict)
+    next_task_id: str | None = _key("nextTaskId")
+    depends_on: list[str] = _key("dependsOn", factory=list)
+    max_retries: int | None = _key("maxRetries")
+    retry_backoff_seconds: float | None = _key("retryBackoffSeconds")
+    timeout_seconds: float | None = _key("timeoutSeconds")
+    queue_timeout_seconds: float | None = _key("queueTimeoutSeconds")
+    priority: int | None = _key("priority")
+    fallback_task_id: str | None = _key("fallbackTaskId")
+
+
+@dataclass
+class WorkflowDefinition(Model):
+    """A workflow definition (one version)."""
+
+    id: str = _key("id", default="")
+    name: str = _key("name", default="")
+    description: str = _key("description", default="")
+    version: str = _key("version", default="")
+    defaults: dict[str, Any] = _key("defaults", factory=dict)
+    tasks: list[WorkflowTask] = _key("tasks", _list_of(WorkflowTask), factory=list)
+    created_at: datetime | None = _ts("createdAt")
+
+    @property
+    def capabilities(self) -> list[str]:
+        """The distinct capabilities its tasks need, in task order."""
+        return list(dict.fromkeys(t.agent_capability for t in self.tasks if t.agent_capability))
+
+
+@dataclass
+class SessionStarted(Model):
+    """The answer to triggering a workflow (202)."""
+
+    session_id: str = _key("sessionId", default="")
+    workflow_id: str = _key("workflowId", default="")
+    workflow_version: str | None = _key("workflowVersion")
+    message: str = _key("message", default="")
+
+
+@dataclass
+class TaskRun(Model):
+    """One attempt at one task of a session."""
+
+    task_run_id: str = _key("taskRunId", default="")
+    task_id: str = _key("taskId", default="")
+    attempt: int = _key("attempt", default=1)
+    status: str = _key("status", default="")
+    agent_id: str | None = _key("agentId")
+    created_at: datetime | None = _ts("createdAt")
+    ready_at: datetime | None = _ts("readyAt")
+    dispatched_at: datetime | None = _ts("dispatchedAt")
+    started_at: datetime | None = _ts("startedAt")
+    ended_at: datetime | None = _ts("endedAt")
+    duration_ms: float | None = _key("durationMs")
+    queue_wait_ms: float | None = _key("queueWaitMs")
+    dispatch_latency_ms: float | None = _key("dispatchLatencyMs")
+    result: Any = _key("result")
+    error: Any = _key("error")
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in TERMINAL_TASK_STATUSES
+
+
+@dataclass
+class Session(Model):
+    """A workflow session; ``tasks`` is filled by ``get_session`` (lists carry summaries only)."""
+
+    session_id: str = _key("sessionId", default="")
+    workflow_id: str = _key("workflowId", default="")
+    workflow_version: str | None = _key("workflowVersion")
+    agent_id: str | None = _key("agentId")
+    status: str = _key("status", default="")
+    started_at: datetime | None = _ts("startedAt")
+    ended_at: datetime | None = _ts("endedAt")
+    error: Any = _key("error")
+    initial_payload: dict[str, Any] = _key("initialPayload", factory=dict)
+    created_at: datetime | None = _ts("createdAt")
+    timings: dict[str, Any] = _key("timings", factory=dict)
+    tasks: list[TaskRun] = _key("tasks", _list_of(TaskRun), factory=list)
+
+    TERMINAL: ClassVar[frozenset[str]] = TERMINAL_SESSION_STATUSES
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the session is completed, failed or cancelled."""
+        return self.status in TERMINAL_SESSION_STATUSES
+
+
+@dataclass
+class Event(Model):
+    """One operation-log event."""
+
+    id: int | str | None = _key("id")
+    created_at: datetime | None = _ts("createdAt")
+    level: str = _key("level", default="")
+    event_type: str = _key("eventType", default="")
+    agent_id: str = _key("agentId", default="")
+    session_id: str = _key("sessionId", default="")
+    task_id: str = _key("taskId", default="")
+    message: str = _key("message", default="")
+    context: dict[str, Any] = _key("context", factory=dict)
+
+
+M = TypeVar("M")
+
+
+class Page(list, Generic[M]):
+    """One page of a paginated list: a ``list`` of models plus ``count``, ``next``, ``previous`` and ``page``."""
+
+    def __init__(
+        self, items: list[M], *, count: int | None, next: str | None, previous: str | None, page: int
+    ) -> None:
+        super().__init__(items)
+        self.count = count
+        self.next = next
+        self.previous = previous
+        self.page = page
+
+    @property
+    def has_next(self) -> bool:
+        return bool(self.next)
