@@ -141,9 +141,7 @@ def error_from_response(status_code: int, body: Any, headers: Any = None, reason
         code = body.get("code") if isinstance(body.get("code"), str) else None
         raw_errors = body.get("errors")
         if isinstance(raw_errors, dict):
-            errors = {
-                str(k): [str(m) for m in v] if isinstance(v, list) else [str(v)] for k, v in raw_errors.items()
-            }
+            errors = {str(k): [str(m) for m in v] if isinstance(v, list) else [str(v)] for k, v in raw_errors.items()}
     elif isinstance(body, str) and body.strip() and len(body) < 200 and "<" not in body:
         message = body.strip()
     if not message:

@@ -257,9 +257,7 @@ M = TypeVar("M")
 class Page(list, Generic[M]):
     """One page of a paginated list: a ``list`` of models plus ``count``, ``next``, ``previous`` and ``page``."""
 
-    def __init__(
-        self, items: list[M], *, count: int | None, next: str | None, previous: str | None, page: int
-    ) -> None:
+    def __init__(self, items: list[M], *, count: int | None, next: str | None, previous: str | None, page: int) -> None:
         super().__init__(items)
         self.count = count
         self.next = next

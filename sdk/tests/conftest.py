@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-
 from opscore_sdk import OpsCoreClient
 
 WORKFLOW_API = importlib.util.find_spec("workflows.apis") is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from opscore_sdk import (
     Agent,
     AgentState,
@@ -167,8 +166,8 @@ def test_unknown_agent_raises_not_found(client):
 
 
 def test_ids_with_special_characters_are_escaped(client):
-    client.report_state("team a/agent#1", "idle")
-    assert client.get_state("team a/agent#1").agent_id == "team a/agent#1"
+    client.report_state("team a?agent#1", "idle")
+    assert client.get_state("team a?agent#1").agent_id == "team a?agent#1"
 
 
 def test_health_answers_ok(client):
