@@ -146,7 +146,7 @@ def fmt_value(value: Any, width: int = 60) -> str:
 def task_duration_ms(task: TaskRun, now: datetime | None = None) -> float | None:
     if task.duration_ms is not None:
         return task.duration_ms
-    if task.started_at:
+    if task.started_at and (task.ended_at or not task.is_finished):
         end = task.ended_at or now or datetime.now(timezone.utc)  # noqa: UP017
         return (end - task.started_at).total_seconds() * 1000
     return None
