@@ -239,8 +239,9 @@ class ProgressDisplay:
             parts = [f"task {task.task_id}", f"attempt {task.attempt}", task.status]
             if task.agent_id:
                 parts.append(f"agent {task.agent_id}")
-            if task.is_finished:
-                parts.append(fmt_duration(task_duration_ms(task)))
+            duration = task_duration_ms(task) if task.is_finished else None
+            if duration is not None:
+                parts.append(fmt_duration(duration))
             if task.error:
                 parts.append(f"error {fmt_value(task.error, 120)}")
             self.stream.write("  ".join(parts) + "\n")
