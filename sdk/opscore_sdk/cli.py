@@ -487,7 +487,7 @@ def _event_line(event: Event, con: Console) -> str:
         )
         if part
     )
-    level = s.status(event.level).ljust(7 + (len(s.status(event.level)) - len(event.level or "-")))
+    level = s.status(event.level) + " " * max(0, 7 - len(event.level or "-"))
     text = event.message or fmt_value(event.context, 100)
     return f"{s(fmt_time(event.created_at), 'dim')} {level} {s(event.event_type, 'bold')} {text}" + (
         f"  {s(ids, 'dim')}" if ids else ""
@@ -615,8 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("logs", help="the operation log")
     p.add_argument("--agent", metavar="ID")
     p.add_argument("--session", metavar="ID")
-    p.add_argument("--level", metavar="L", help="debug|info|warning|error")
-    p.add_argument("--type", metavar="T", help="event type, e.g. task.dispatched")
+    p.add_argument("--level", metavar="L", help="debug|info|warning|error (or a comma list)")
+    p.add_argument("--type", metavar="T", help="event type, a comma list, or a prefix: task.*")
     p.add_argument("--since", metavar="T", help="ISO-8601 or a duration back from now (10m, 2h, 1d)")
     p.add_argument("-q", "--query", dest="q", metavar="TEXT", help="text search")
     p.add_argument("--limit", type=int, default=50, help="how many recent events to show first (default 50)")
