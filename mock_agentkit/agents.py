@@ -275,8 +275,13 @@ class AgentFleet:
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("simulated agent task crashed", exc_info=task.exception())
 
     def _bind(self) -> socket.socket:
         """A listening socket on the next free port (port 0: any free port), skipping ports in use."""

@@ -116,8 +116,13 @@ class MockState:
         # Keep a strong reference: the event loop only holds weak ones, so an unreferenced task can vanish.
         task = asyncio.get_running_loop().create_task(coro)
         self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("background task crashed", exc_info=task.exception())
 
     async def drain(self, timeout: float = 10.0) -> bool:
         """Wait until no background task is running (new ones spawned meanwhile included)."""

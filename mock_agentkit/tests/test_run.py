@@ -207,7 +207,9 @@ def test_a_silent_agent_receives_the_task_and_never_reports(opscore):
         mock.set_behaviour(quiet.agent_id, silent=False)
         run(mock, quiet.agent_id, task_body())
         opscore.wait_until(lambda: len(opscore.reports(quiet.agent_id)) == 3, what="quiet's reports once unmuted")
+        received = mock.received_tasks(quiet.agent_id)
 
+    assert len(received) == 2
     assert report_states(opscore, quiet.agent_id) == ["idle", "active", "idle"]
 
 
