@@ -1,7 +1,8 @@
 """Python client for Ops-Core: ``OpsCoreClient``, typed models and exceptions. The CLI is ``opscore``."""
 
-__version__ = "0.1.0"
+import logging
 
+from opscore_sdk._version import __version__
 from opscore_sdk.client import DEFAULT_API_URL, OpsCoreClient
 from opscore_sdk.exceptions import (
     APIError,
@@ -30,6 +31,9 @@ from opscore_sdk.models import (
     WorkflowDefinition,
     WorkflowTask,
 )
+
+# A library adds no handlers of its own: the application decides where "opscore_sdk" logs go.
+logging.getLogger("opscore_sdk").addHandler(logging.NullHandler())
 
 __all__ = [
     "DEFAULT_API_URL",

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from opscore_sdk import __version__
+from opscore_sdk._version import __version__
 from opscore_sdk.exceptions import (
     OpsCoreConnectionError,
     OpsCoreTimeoutError,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
 
-from opscore_sdk import __version__
+from opscore_sdk._version import __version__
 from opscore_sdk.client import AGENT_STATES, OpsCoreClient
 from opscore_sdk.exceptions import (
     AuthenticationError,
