@@ -11,9 +11,11 @@ from opscore_sdk import OpsCoreClient
 
 WORKFLOW_API = importlib.util.find_spec("workflows.apis") is not None
 EVENTS_API = importlib.util.find_spec("opscore_project.observability.apis") is not None
+BRIDGE_API = importlib.util.find_spec("agentkit_bridge.apis") is not None
 
 needs_workflow_api = pytest.mark.skipif(not WORKFLOW_API, reason="workflow endpoints are not on this branch yet")
 needs_events_api = pytest.mark.skipif(not EVENTS_API, reason="event endpoints are not on this branch yet")
+needs_bridge = pytest.mark.skipif(not BRIDGE_API, reason="AgentKit webhook and dispatch are not on this branch yet")
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import json
 import pytest
 from opscore_sdk.cli import main
 
-from sdk.tests.conftest import needs_workflow_api
+from sdk.tests.conftest import needs_bridge, needs_workflow_api
 from sdk.tests.workflow_data import DEFINITION
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration, needs_workflow_api]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration, needs_workflow_api, needs_bridge]
 
 WEBHOOK_SECRET = "sdk-e2e-webhook-secret"
 
