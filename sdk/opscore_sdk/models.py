@@ -169,6 +169,7 @@ class WorkflowDefinition(Model):
     defaults: dict[str, Any] = _key("defaults", factory=dict)
     tasks: list[WorkflowTask] = _key("tasks", _list_of(WorkflowTask), factory=list)
     created_at: datetime | None = _ts("createdAt")
+    source: str = _key("source", default="")
 
     @property
     def capabilities(self) -> list[str]:
