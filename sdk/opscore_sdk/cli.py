@@ -351,6 +351,7 @@ def cmd_run(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> in
             con.print(
                 f"Started session {con.style(started.session_id, 'bold')} (workflow {started.workflow_id}{version})"
             )
+            con.print(con.style(f"Follow it with: opscore sessions watch {started.session_id}", "dim"))
         return EXIT_OK
     if not con.as_json:
         con.print(f"Started session {con.style(started.session_id, 'bold')}; waiting for it to end (Ctrl-C to stop)")
