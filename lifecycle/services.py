@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -195,3 +197,192 @@ def agent_release_task(*, task_ref: str, agent_pk: int | None = None) -> int:
     if agent_pk is not None:
         query &= Q(pk=agent_pk)
     return Agent.objects.filter(query).update(assigned_task="")
+
+
+# --- bulk registration from AgentKit's listing (the polling sync) ----------------------------------------------
+
+# Rows per INSERT ... ON CONFLICT: 2,000 x 17 columns stays well under Postgres' 65,535 bind parameters.
+SYNC_BATCH_SIZE = 2000
+_SYNC_UPDATE_FIELDS = [
+    "name",
+    "version",
+    "capabilities",
+    "capabilities_known",
+    "contact_endpoint",
+    "metadata",
+    "registered_at",
+    "deregistered_at",
+    "updated_at",
+]
+
+
+class AgentListing(Protocol):
+    """One agent as AgentKit lists it (``agentkit_bridge.client.ListedAgent`` has this shape)."""
+
+    agent_id: str
+    name: str
+    version: str
+    capabilities: list[str]
+    contact_endpoint: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    """What one listing sync changed; ids so the caller can log each agent's transition."""
+
+    listed: int
+    added_ids: tuple[str, ...] = ()  # new agents (source "poll")
+    updated_ids: tuple[str, ...] = ()  # registration details changed (includes filled_in_ids)
+    filled_in_ids: tuple[str, ...] = ()  # known only from state reports until now
+    reregistered_ids: tuple[str, ...] = ()  # deregistered before, listed again
+    deregistered_ids: tuple[str, ...] = ()  # registered before, missing from the listing
+
+    @property
+    def added(self) -> int:
+        return len(self.added_ids)
+
+    @property
+    def updated(self) -> int:
+        return len(self.updated_ids)
+
+    @property
+    def reregistered(self) -> int:
+        return len(self.reregistered_ids)
+
+    @property
+    def deregistered(self) -> int:
+        return len(self.deregistered_ids)
+
+
+_SYNC_DEREGISTER_SQL = """
+UPDATE lifecycle_agent SET deregistered_at = %(now)s, updated_at = %(now)s
+WHERE registered_at IS NOT NULL AND registered_at < %(now)s AND deregistered_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM unnest(%(listed)s::text[]) AS listed(agent_id)
+                  WHERE listed.agent_id = lifecycle_agent.agent_id)
+RETURNING agent_id
+"""
+
+
+def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> SyncCounts:
+    """Make the agents table agree with AgentKit's full listing; never touches current-state fields.
+
+    - A listed agent Ops-Core does not know is created (source ``poll``, capabilities known).
+    - A known agent whose registration details differ is updated; one known only from state reports is
+      filled in and marked registered; a deregistered one is registered again. Its source is kept.
+    - A registered agent missing from the listing is marked deregistered (kept, with its history). Only agents
+      AgentKit told us about (``registered_at`` set) are: an agent known only from its own state reports was
+      never on AgentKit's list (its webhook may be lost, contract 1b), so its absence proves nothing.
+
+    ``now`` must be read *before* the listing was requested: an agent registered by webhook while the listing
+    was in flight is newer than the listing and is not deregistered by it.
+
+    The query count does not depend on the number of agents (Postgres): one SELECT of the listed ids' current
+    registration fields, one INSERT ... ON CONFLICT DO UPDATE per SYNC_BATCH_SIZE new or changed rows, one UPDATE
+    for the deregistrations. One transaction.
+    """
+    by_id = {item.agent_id: item for item in listed}
+    ids = sorted(by_id)
+    existing = {row[0]: row for row in _registration_rows(ids)}
+    rows: list[Agent] = []
+    added, updated, filled_in, reregistered = [], [], [], []
+    for agent_id in ids:  # sorted: concurrent upserts then lock rows in the same order
+        item = by_id[agent_id]
+        capabilities, metadata = list(item.capabilities), dict(item.metadata)
+        current = existing.get(agent_id)
+        registered_at = now
+        if current is None:
+            added.append(agent_id)
+        else:
+            _, name, version, caps, caps_known, endpoint, meta, current_registered_at, deregistered_at = current
+            if deregistered_at is not None:
+                reregistered.append(agent_id)
+            elif current_registered_at is None:
+                filled_in.append(agent_id)
+                updated.append(agent_id)
+            elif (name, version, caps, caps_known, endpoint, meta) == (
+                item.name,
+                item.version,
+                capabilities,
+                True,
+                item.contact_endpoint,
+                metadata,
+            ):
+                continue  # unchanged: no write at all
+            else:
+                updated.append(agent_id)
+                registered_at = current_registered_at
+        rows.append(
+            Agent(
+                agent_id=agent_id,
+                name=item.name,
+                version=item.version,
+                capabilities=capabilities,
+                capabilities_known=True,
+                contact_endpoint=item.contact_endpoint,
+                metadata=metadata,
+                source=AgentSource.POLL,
+                registered_at=registered_at,
+                deregistered_at=None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    with transaction.atomic():
+        if rows:
+            Agent.objects.bulk_create(
+                rows,
+                batch_size=SYNC_BATCH_SIZE,
+                update_conflicts=True,
+                unique_fields=["agent_id"],
+                update_fields=_SYNC_UPDATE_FIELDS,
+            )
+        deregistered = _deregister_unlisted(ids, now)
+    return SyncCounts(
+        listed=len(ids),
+        added_ids=tuple(added),
+        updated_ids=tuple(updated),
+        filled_in_ids=tuple(filled_in),
+        reregistered_ids=tuple(reregistered),
+        deregistered_ids=tuple(sorted(deregistered)),
+    )
+
+
+def _registration_rows(ids: list[str]) -> list[tuple]:
+    fields = (
+        "agent_id",
+        "name",
+        "version",
+        "capabilities",
+        "capabilities_known",
+        "contact_endpoint",
+        "metadata",
+        "registered_at",
+        "deregistered_at",
+    )
+    if not ids:
+        return []
+    if settings.IS_POSTGRES:
+        # One array parameter rather than an IN list of 10,000 placeholders.
+        return list(Agent.objects.extra(where=["agent_id = ANY(%s)"], params=[ids]).values_list(*fields))
+    rows: list[tuple] = []
+    for start in range(0, len(ids), 500):  # SQLite: stay under its bound-variable limit
+        rows.extend(Agent.objects.filter(agent_id__in=ids[start : start + 500]).values_list(*fields))
+    return rows
+
+
+def _deregister_unlisted(ids: list[str], now: datetime) -> list[str]:
+    if settings.IS_POSTGRES:
+        with connection.cursor() as cursor:
+            cursor.execute(_SYNC_DEREGISTER_SQL, {"now": now, "listed": ids})
+            return [row[0] for row in cursor.fetchall()]
+    listed = set(ids)
+    candidates = Agent.objects.filter(
+        registered_at__isnull=False, registered_at__lt=now, deregistered_at__isnull=True
+    ).values_list("agent_id", flat=True)
+    gone = [agent_id for agent_id in candidates if agent_id not in listed]
+    for start in range(0, len(gone), 500):
+        Agent.objects.filter(agent_id__in=gone[start : start + 500], deregistered_at__isnull=True).update(
+            deregistered_at=now, updated_at=now
+        )
+    return gone
