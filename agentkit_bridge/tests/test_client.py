@@ -20,7 +20,11 @@ from agentkit_bridge.exceptions import (
 from agentkit_bridge.tests.conftest import AGENTKIT, listed_agent, listing
 
 RUN_URL = f"{AGENTKIT}/v1/agents/agent-1/run"
-ACCEPTED = {"status": "success", "message": "Task accepted", "data": {"agentId": "agent-1", "dispatch_status": "scheduled"}}
+ACCEPTED = {
+    "status": "success",
+    "message": "Task accepted",
+    "data": {"agentId": "agent-1", "dispatch_status": "scheduled"},
+}
 
 
 def message() -> dict:

@@ -70,7 +70,10 @@ def test_it_accepts_an_iso_timestamp():
 
 
 def test_it_verifies_the_raw_bytes_not_reserialised_json():
-    raw = b'{ "agent_details" : {"metadata": {}, "agentName": "Spaced",  "agentId": "agent-raw"},\n "event_type": "REGISTER" }'
+    raw = (
+        b'{ "agent_details" : {"metadata": {}, "agentName": "Spaced",  "agentId": "agent-raw"},'
+        b'\n "event_type": "REGISTER" }'
+    )
     response = post(raw)
     assert response.status_code == 200, response.content
     assert Agent.objects.get(agent_id="agent-raw").name == "Spaced"
