@@ -14,8 +14,8 @@ from agentkit_bridge.tasks import sync_agents
 from agentkit_bridge.tests.conftest import AGENTKIT, listed_agent, listing
 from lifecycle import services as lifecycle_services
 from lifecycle.models import Agent
-from opscore_project.observability.models import OperationEvent
 from opscore_project import testing
+from opscore_project.observability.models import OperationEvent
 
 pytestmark = pytest.mark.django_db
 
