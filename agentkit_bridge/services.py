@@ -147,8 +147,9 @@ def _log_sync_agent_events(counts: lifecycle_services.SyncCounts, *, now: dateti
             for agent_id in ids
         )
 
-    add(AGENT_DISCOVERED, counts.added_ids, "Agent {agent_id} discovered by polling AgentKit.")
-    registered = (*counts.added_ids, *counts.filled_in_ids, *counts.reregistered_ids)
+    # A new agent gets one event, not discovered + registered: a first import of 10,000 agents stays 10,000 rows.
+    add(AGENT_DISCOVERED, counts.added_ids, "Agent {agent_id} discovered (and registered) by polling AgentKit.")
+    registered = (*counts.filled_in_ids, *counts.reregistered_ids)
     add(AGENT_REGISTERED, registered, "Agent {agent_id} registered (listed by AgentKit).")
     add(AGENT_DEREGISTERED, counts.deregistered_ids, "Agent {agent_id} deregistered (no longer listed by AgentKit).")
     if events:

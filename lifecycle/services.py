@@ -255,15 +255,6 @@ class SyncCounts:
         return len(self.deregistered_ids)
 
 
-_SYNC_DEREGISTER_SQL = """
-UPDATE lifecycle_agent SET deregistered_at = %(now)s, updated_at = %(now)s
-WHERE registered_at IS NOT NULL AND registered_at < %(now)s AND deregistered_at IS NULL
-  AND NOT EXISTS (SELECT 1 FROM unnest(%(listed)s::text[]) AS listed(agent_id)
-                  WHERE listed.agent_id = lifecycle_agent.agent_id)
-RETURNING agent_id
-"""
-
-
 def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> SyncCounts:
     """Make the agents table agree with AgentKit's full listing; never touches current-state fields.
 
@@ -277,13 +268,20 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
     ``now`` must be read *before* the listing was requested: an agent registered by webhook while the listing
     was in flight is newer than the listing and is not deregistered by it.
 
-    The query count does not depend on the number of agents (Postgres): one SELECT of the listed ids' current
-    registration fields, one INSERT ... ON CONFLICT DO UPDATE per SYNC_BATCH_SIZE new or changed rows, one UPDATE
-    for the deregistrations. One transaction.
+    The query count does not depend on the number of agents (Postgres): one SELECT of the registration fields of
+    the listed and the registered agents, one INSERT ... ON CONFLICT DO UPDATE per SYNC_BATCH_SIZE new or changed
+    rows, one UPDATE for the deregistrations. The set differences are computed here rather than with an anti-join
+    in SQL, whose speed would depend on the planner's row estimates. One transaction.
     """
     by_id = {item.agent_id: item for item in listed}
     ids = sorted(by_id)
-    existing = {row[0]: row for row in _registration_rows(ids)}
+    existing: dict[str, tuple] = {}
+    unlisted: list[str] = []  # registered agents missing from the listing
+    for row in _registration_rows(ids):
+        if row[0] in by_id:
+            existing[row[0]] = row
+        elif row[8] is None and row[7] is not None and row[7] < now:
+            unlisted.append(row[0])
     rows: list[Agent] = []
     added, updated, filled_in, reregistered = [], [], [], []
     for agent_id in ids:  # sorted: concurrent upserts then lock rows in the same order
@@ -337,7 +335,7 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
                 unique_fields=["agent_id"],
                 update_fields=_SYNC_UPDATE_FIELDS,
             )
-        deregistered = _deregister_unlisted(ids, now)
+        deregistered = _deregister(unlisted, now)
     return SyncCounts(
         listed=len(ids),
         added_ids=tuple(added),
@@ -349,6 +347,7 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
 
 
 def _registration_rows(ids: list[str]) -> list[tuple]:
+    """Registration fields of the listed agents and of every currently registered one."""
     fields = (
         "agent_id",
         "name",
@@ -360,29 +359,36 @@ def _registration_rows(ids: list[str]) -> list[tuple]:
         "registered_at",
         "deregistered_at",
     )
-    if not ids:
+    registered = Q(registered_at__isnull=False, deregistered_at__isnull=True)
+    if settings.IS_POSTGRES:
+        # One array parameter rather than an IN list of 10,000 placeholders (Postgres hashes it).
+        listed = Agent.objects.extra(where=["agent_id = ANY(%s)"], params=[ids])
+        return list((listed | Agent.objects.filter(registered)).values_list(*fields))
+    rows = {row[0]: row for row in Agent.objects.filter(registered).values_list(*fields)}
+    for start in range(0, len(ids), 500):  # SQLite: stay under its bound-variable limit
+        rows.update(
+            (row[0], row) for row in Agent.objects.filter(agent_id__in=ids[start : start + 500]).values_list(*fields)
+        )
+    return list(rows.values())
+
+
+def _deregister(agent_ids: list[str], now: datetime) -> list[str]:
+    """Mark these registered agents deregistered; returns those that still were registered (race-safe)."""
+    if not agent_ids:
         return []
     if settings.IS_POSTGRES:
-        # One array parameter rather than an IN list of 10,000 placeholders.
-        return list(Agent.objects.extra(where=["agent_id = ANY(%s)"], params=[ids]).values_list(*fields))
-    rows: list[tuple] = []
-    for start in range(0, len(ids), 500):  # SQLite: stay under its bound-variable limit
-        rows.extend(Agent.objects.filter(agent_id__in=ids[start : start + 500]).values_list(*fields))
-    return rows
-
-
-def _deregister_unlisted(ids: list[str], now: datetime) -> list[str]:
-    if settings.IS_POSTGRES:
         with connection.cursor() as cursor:
-            cursor.execute(_SYNC_DEREGISTER_SQL, {"now": now, "listed": ids})
+            cursor.execute(
+                "UPDATE lifecycle_agent SET deregistered_at = %s, updated_at = %s "
+                "WHERE agent_id = ANY(%s) AND deregistered_at IS NULL RETURNING agent_id",
+                [now, now, agent_ids],
+            )
             return [row[0] for row in cursor.fetchall()]
-    listed = set(ids)
-    candidates = Agent.objects.filter(
-        registered_at__isnull=False, registered_at__lt=now, deregistered_at__isnull=True
-    ).values_list("agent_id", flat=True)
-    gone = [agent_id for agent_id in candidates if agent_id not in listed]
-    for start in range(0, len(gone), 500):
-        Agent.objects.filter(agent_id__in=gone[start : start + 500], deregistered_at__isnull=True).update(
+    changed: list[str] = []
+    for start in range(0, len(agent_ids), 500):
+        chunk = agent_ids[start : start + 500]
+        Agent.objects.filter(agent_id__in=chunk, deregistered_at__isnull=True).update(
             deregistered_at=now, updated_at=now
         )
-    return gone
+        changed.extend(chunk)
+    return changed

@@ -89,7 +89,7 @@ def test_an_agent_missing_from_the_listing_is_deregistered_and_reregistered_when
     back = Agent.objects.get(agent_id="a2")
     assert back.deregistered_at is None and back.registered_at > gone.registered_at
     types = list(OperationEvent.objects.filter(agent_id="a2").order_by("id").values_list("event_type", flat=True))
-    assert types == ["agent.discovered", "agent.registered", "agent.deregistered", "agent.registered"]
+    assert types == ["agent.discovered", "agent.deregistered", "agent.registered"]
 
 
 def test_a_sync_fills_in_an_agent_known_from_state_reports_without_touching_its_state(mocked_agentkit):
@@ -173,7 +173,7 @@ def test_a_server_error_is_recorded_as_failed_and_deregisters_nothing(mocked_age
 
 def test_the_lock_prevents_overlapping_syncs(mocked_agentkit):
     serve(mocked_agentkit, listed_agent("a1"))
-    with psycopg.connect(testing.test_database_url(), autocommit=True) as other:
+    with psycopg.connect(testing.current_database_url(), autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", [lock_key(SYNC_LOCK_NAME)])
         result = sync_agents()
         other.execute("SELECT pg_advisory_unlock(%s)", [lock_key(SYNC_LOCK_NAME)])
@@ -187,7 +187,7 @@ def test_the_lock_prevents_overlapping_syncs(mocked_agentkit):
 def test_a_skipped_run_does_not_hide_the_previous_outcome(mocked_agentkit):
     mocked_agentkit.get(LIST_URL, status=404)
     sync_agents()
-    with psycopg.connect(testing.test_database_url(), autocommit=True) as other:
+    with psycopg.connect(testing.current_database_url(), autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", [lock_key(SYNC_LOCK_NAME)])
         sync_agents()
     sync_agents()

@@ -70,6 +70,7 @@ def test_query_counts_are_equal_for_10_and_1000_agents(django_assert_num_queries
 
     used = []
     for size, prefix in ((10, "small"), (1000, "large")):
+        Agent.objects.all().delete()
         with CaptureQueriesContext(connection) as first:
             services.agents_sync_listing(listed=fleet(size, prefix=prefix), now=NOW)
         with CaptureQueriesContext(connection) as unchanged:
