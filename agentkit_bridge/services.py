@@ -262,6 +262,10 @@ def dispatch_attempt_done(*, dispatch_ref: str, attempt: int) -> DispatchAttempt
     return DispatchAttempt.objects.filter(dispatch_ref=dispatch_ref, attempt=attempt).first()
 
 
+def dispatch_later_attempt_exists(*, dispatch_ref: str, attempt: int) -> bool:
+    return DispatchAttempt.objects.filter(dispatch_ref=dispatch_ref, attempt__gt=attempt).exists()
+
+
 def dispatch_attempt_record(
     *,
     dispatch_ref: str,

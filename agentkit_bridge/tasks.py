@@ -68,7 +68,7 @@ def dispatch_to_agentkit(dispatch_ref: str, agent_id: str, message: dict[str, An
         if done.outcome == DispatchOutcomeKind.RETRYING:
             # The crash came after recording this attempt, maybe before its retry was queued. Queue it: a
             # duplicate retry finds its own attempt recorded and does not send again.
-            if not DispatchAttempt.objects.filter(dispatch_ref=dispatch_ref, attempt__gt=attempt).exists():
+            if not services.dispatch_later_attempt_exists(dispatch_ref=dispatch_ref, attempt=attempt):
                 dispatch_to_agentkit.apply_async(
                     (dispatch_ref, agent_id, message, attempt + 1), countdown=backoff_seconds(attempt)
                 )

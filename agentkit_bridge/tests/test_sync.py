@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from agentkit_bridge.locks import lock_key
@@ -18,6 +19,8 @@ from opscore_project import testing
 from opscore_project.observability.models import OperationEvent
 
 pytestmark = pytest.mark.django_db
+# Query counts and the advisory lock are Postgres behaviour (embedded SQLite chunks its IN lists).
+postgres_only = pytest.mark.skipif(not settings.IS_POSTGRES, reason="Postgres only")
 
 LIST_URL = f"{AGENTKIT}/v1/agents"
 
@@ -171,6 +174,7 @@ def test_a_server_error_is_recorded_as_failed_and_deregisters_nothing(mocked_age
     assert Agent.objects.get(agent_id="known").deregistered_at is None
 
 
+@postgres_only
 def test_the_lock_prevents_overlapping_syncs(mocked_agentkit):
     serve(mocked_agentkit, listed_agent("a1"))
     with psycopg.connect(testing.current_database_url(), autocommit=True) as other:
@@ -184,6 +188,7 @@ def test_the_lock_prevents_overlapping_syncs(mocked_agentkit):
     assert Agent.objects.filter(agent_id="a1").exists()
 
 
+@postgres_only
 def test_a_skipped_run_does_not_hide_the_previous_outcome(mocked_agentkit):
     mocked_agentkit.get(LIST_URL, status=404)
     sync_agents()
@@ -220,6 +225,7 @@ def test_sync_runs_are_listed_read_only_in_the_admin(staff_client, mocked_agentk
     assert staff_client.get("/admin/agentkit_bridge/syncrun/add/").status_code == 403
 
 
+@postgres_only
 def test_a_whole_sync_run_uses_the_same_number_of_queries_for_10_and_1000_agents(mocked_agentkit):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
