@@ -201,8 +201,10 @@ def agent_release_task(*, task_ref: str, agent_pk: int | None = None) -> int:
 
 # --- bulk registration from AgentKit's listing (the polling sync) ----------------------------------------------
 
-# Rows per INSERT ... ON CONFLICT: 2,000 x 17 columns stays well under Postgres' 65,535 bind parameters.
+# Rows per bulk_create batch (SQLite): 2,000 x 17 columns stays well under the bind-parameter limits.
 SYNC_BATCH_SIZE = 2000
+# Rows per array-parameter upsert (Postgres): no parameter limit, this only bounds the statement's size.
+SYNC_UPSERT_BATCH_SIZE = 10_000
 _SYNC_UPDATE_FIELDS = [
     "name",
     "version",
@@ -269,9 +271,10 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
     was in flight is newer than the listing and is not deregistered by it.
 
     The query count does not depend on the number of agents (Postgres): one SELECT of the registration fields of
-    the listed and the registered agents, one INSERT ... ON CONFLICT DO UPDATE per SYNC_BATCH_SIZE new or changed
-    rows, one UPDATE for the deregistrations. The set differences are computed here rather than with an anti-join
-    in SQL, whose speed would depend on the planner's row estimates. One transaction.
+    the listed and the registered agents, one INSERT ... ON CONFLICT DO UPDATE per SYNC_UPSERT_BATCH_SIZE new or
+    changed rows (``bulk_create`` in batches of SYNC_BATCH_SIZE on SQLite), one UPDATE for the deregistrations.
+    The set differences are computed here rather than with an anti-join in SQL, whose speed would depend on the
+    planner's row estimates. One transaction.
     """
     by_id = {item.agent_id: item for item in listed}
     ids = sorted(by_id)
@@ -327,7 +330,9 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
             )
         )
     with transaction.atomic():
-        if rows:
+        if rows and settings.IS_POSTGRES:
+            _upsert_registrations_postgres(rows, now)
+        elif rows:
             Agent.objects.bulk_create(
                 rows,
                 batch_size=SYNC_BATCH_SIZE,
@@ -344,6 +349,46 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
         reregistered_ids=tuple(reregistered),
         deregistered_ids=tuple(sorted(deregistered)),
     )
+
+
+# The same upsert as bulk_create(update_conflicts=True, update_fields=_SYNC_UPDATE_FIELDS), with one array
+# parameter per column instead of one parameter per value: 3-4x faster for 10,000 rows (bench_discovery).
+# Only registration fields are updated on conflict: the current state and the source are never touched.
+_SYNC_UPSERT_SQL = """
+INSERT INTO lifecycle_agent (
+    agent_id, name, version, capabilities, capabilities_known, contact_endpoint, metadata, source,
+    registered_at, deregistered_at, state, state_details, assigned_task, created_at, updated_at
+)
+SELECT agent_id, name, version, capabilities::jsonb, true, contact_endpoint, metadata::jsonb, %(source)s,
+       registered_at, NULL, '', '{}'::jsonb, '', %(now)s, %(now)s
+FROM unnest(%(agent_ids)s::text[], %(names)s::text[], %(versions)s::text[], %(capabilities)s::text[],
+            %(endpoints)s::text[], %(metadata)s::text[], %(registered_at)s::timestamptz[])
+     AS listed(agent_id, name, version, capabilities, contact_endpoint, metadata, registered_at)
+ON CONFLICT (agent_id) DO UPDATE SET
+    name = EXCLUDED.name, version = EXCLUDED.version, capabilities = EXCLUDED.capabilities,
+    capabilities_known = true, contact_endpoint = EXCLUDED.contact_endpoint, metadata = EXCLUDED.metadata,
+    registered_at = EXCLUDED.registered_at, deregistered_at = NULL, updated_at = EXCLUDED.updated_at
+"""
+
+
+def _upsert_registrations_postgres(rows: list[Agent], now: datetime) -> None:
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), SYNC_UPSERT_BATCH_SIZE):
+            batch = rows[start : start + SYNC_UPSERT_BATCH_SIZE]
+            cursor.execute(
+                _SYNC_UPSERT_SQL,
+                {
+                    "source": AgentSource.POLL,
+                    "now": now,
+                    "agent_ids": [a.agent_id for a in batch],
+                    "names": [a.name for a in batch],
+                    "versions": [a.version for a in batch],
+                    "capabilities": [json.dumps(a.capabilities) for a in batch],
+                    "endpoints": [a.contact_endpoint for a in batch],
+                    "metadata": [json.dumps(a.metadata) for a in batch],
+                    "registered_at": [a.registered_at for a in batch],
+                },
+            )
 
 
 def _registration_rows(ids: list[str]) -> list[tuple]:
