@@ -24,7 +24,7 @@ def main() -> int:
 
         # 2. The simulated agents make run started, and what the sample workflow needs.
         for agent in ops.iter_agents(registered=True):
-            print(f"  agent {agent.agent_id:<24} {agent.state or '-':<8} {', '.join(agent.capabilities)}")
+            print(f"  {agent.name or agent.agent_id:<16} {agent.state or '-':<8} {', '.join(agent.capabilities)}")
         workflow = ops.get_workflow("sample_workflow")
         print(f"workflow {workflow.id} v{workflow.version}: {len(workflow.tasks)} tasks, needs {workflow.capabilities}")
 
