@@ -85,7 +85,13 @@ def test_cli_run_wait_shows_progress_and_exits_0(client, stack, capsys, monkeypa
     code = main(["--json", "run", "sdk_test_workflow", "--wait", "--interval", "0.2"])
     out = capsys.readouterr().out
     assert code == 1
-    assert json.loads(out)["status"] == "failed"
+    failed = json.loads(out)
+    assert failed["status"] == "failed"
+
+    code = main(["sessions", "retry", failed["sessionId"], "--wait", "--interval", "0.2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "completed" in out.splitlines()[-1]
 
 
 def _has_events() -> bool:
