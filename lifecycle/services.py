@@ -195,3 +195,18 @@ def agent_release_task(*, task_ref: str, agent_pk: int | None = None) -> int:
     if agent_pk is not None:
         query &= Q(pk=agent_pk)
     return Agent.objects.filter(query).update(assigned_task="")
+
+
+def agent_claim_idle(*, agent_pk: int, task_ref: str, now: datetime | None = None) -> bool:
+    """Claim an agent for a task only if it is free, idle and registered right now (compare-and-swap).
+
+    The engine's dispatch CAS: reading a free idle agent and claiming it are separate statements, so the
+    claim re-checks everything the choice relied on. True if claimed.
+    """
+    now = now or timezone.now()
+    return (
+        Agent.objects.filter(pk=agent_pk, assigned_task="", state="idle", deregistered_at__isnull=True).update(
+            assigned_task=task_ref, last_assigned_at=now, updated_at=now
+        )
+        == 1
+    )
