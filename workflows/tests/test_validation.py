@@ -38,7 +38,9 @@ def test_duplicate_task_ids_are_rejected():
 
 
 def test_a_cycle_is_rejected_with_its_path():
-    errors = errors_of({"id": "w", "tasks": [task("start"), task("a", dependsOn=["start", "b"]), task("b", dependsOn=["a"])]})
+    errors = errors_of(
+        {"id": "w", "tasks": [task("start"), task("a", dependsOn=["start", "b"]), task("b", dependsOn=["a"])]}
+    )
     (path, messages), *_ = errors.items()
     assert "Cycle" in messages[0] and "a" in messages[0] and "b" in messages[0]
     assert path in {"tasks[1]", "tasks[2]"}
