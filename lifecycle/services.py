@@ -189,14 +189,6 @@ def agent_assign_task(*, agent_pk: int, task_ref: str, now: datetime | None = No
     )
 
 
-def agent_release_task(*, task_ref: str, agent_pk: int | None = None) -> int:
-    """Free the agent(s) holding ``task_ref``. Idempotent; returns how many were released."""
-    query = Q(assigned_task=task_ref)
-    if agent_pk is not None:
-        query &= Q(pk=agent_pk)
-    return Agent.objects.filter(query).update(assigned_task="")
-
-
 def agent_claim_idle(*, agent_pk: int, task_ref: str, now: datetime | None = None) -> bool:
     """Claim an agent for a task only if it is free, idle and registered right now (compare-and-swap).
 
@@ -210,3 +202,11 @@ def agent_claim_idle(*, agent_pk: int, task_ref: str, now: datetime | None = Non
         )
         == 1
     )
+
+
+def agent_release_task(*, task_ref: str, agent_pk: int | None = None) -> int:
+    """Free the agent(s) holding ``task_ref``. Idempotent; returns how many were released."""
+    query = Q(assigned_task=task_ref)
+    if agent_pk is not None:
+        query &= Q(pk=agent_pk)
+    return Agent.objects.filter(query).update(assigned_task="")
