@@ -280,8 +280,9 @@ def _task_run_create(
         queue_deadline=ready_at + timedelta(seconds=policy["queueTimeoutSeconds"]),
     )
     runs.append(run)
-    _check_later(run.id, ready_at, now)
-    _check_later(run.id, run.queue_deadline, now)
+    if ready_at > now:  # a retry: dispatch it when due (a run ready now is dispatched on commit)
+        _check_later(run.id, ready_at, now)
+    # Queue deadlines are minutes long and need no precision: the periodic sweep enforces them.
     return run
 
 
@@ -309,8 +310,14 @@ def _session_end(
     """End a locked session; cancel its remaining runs and free their agents; log; send the callback."""
     open_runs = list(session.task_runs.filter(status__in=TASK_RUN_ACTIVE).values_list("id", flat=True))
     if open_runs:
+        reason = error or "Session ended."
+        if status == SessionStatus.FAILED:
+            # Runs that never left the queue are skipped; those in flight are cancelled.
+            TaskRun.objects.filter(pk__in=open_runs, status=TaskRunStatus.PENDING).update(
+                status=TaskRunStatus.SKIPPED, ended_at=now, error=reason
+            )
         TaskRun.objects.filter(pk__in=open_runs, status__in=TASK_RUN_ACTIVE).update(
-            status=run_status, ended_at=now, error=error or "Session ended."
+            status=run_status, ended_at=now, error=reason
         )
         for run_id in open_runs:
             agent_release_task(task_ref=str(run_id))

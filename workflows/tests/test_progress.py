@@ -282,3 +282,16 @@ def test_retry_reruns_only_the_failed_step(define, start, make_agent, sent, repo
     assert [r[0] for r in runs(session)].count("s1") == 1
     with pytest.raises(Conflict):
         services.session_retry(session_id=session.id)
+
+
+def test_runs_still_waiting_when_the_session_fails_are_skipped(define, start, make_agent, sent, report):
+    make_agent("a1", ["c"])
+    definition = define(
+        {"id": "skip", "tasks": [{"taskId": "x", "agentCapability": "c"}, {"taskId": "y", "agentCapability": "rare"}]}
+    )
+    session = start(definition)
+    report("a1", "active")
+    report("a1", "error", {})
+    assert dict((t, s) for t, _, s in runs(session)) == {"x": "failed", "y": "skipped"}
+    with pytest.raises(Exception):  # noqa: B017 - Conflict: nothing to cancel
+        services.session_cancel(session_id=session.id)
