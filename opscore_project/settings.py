@@ -187,6 +187,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "ENUM_NAME_OVERRIDES": {
+        "SessionStatusEnum": "workflows.models.SessionStatus",
+        "TaskRunStatusEnum": "workflows.models.TaskRunStatus",
+    },
 }
 
 # --- auth, i18n, static --------------------------------------------------------------------------------------
