@@ -156,7 +156,8 @@ def session_start(
         if idempotency_key:
             return WorkflowSession.objects.get(idempotency_key=idempotency_key), False
         raise
-    transaction.on_commit(_dispatch_soon)
+    session_id = session.pk
+    transaction.on_commit(lambda: _dispatch_soon(session_id=session_id))
     return session, True
 
 
@@ -200,7 +201,7 @@ def session_retry(*, session_id: uuid.UUID | str) -> WorkflowSession:
             session_id=str(session.id),
         )
         _session_advance(session, definition, now, runs=runs)
-    transaction.on_commit(_dispatch_soon)
+    transaction.on_commit(lambda: _dispatch_soon(session_id=session.pk))
     return session
 
 
@@ -371,15 +372,19 @@ def _dispatchable_runs():
     return TaskRun.objects.filter(status=TaskRunStatus.PENDING).order_by("-priority", "ready_at", "created_at")
 
 
-def task_runs_dispatch(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> int:
+def task_runs_dispatch(
+    *, now: datetime | None = None, limit: int = DISPATCH_BATCH, session_id: uuid.UUID | None = None
+) -> int:
     """Dispatch waiting task runs (highest priority, then oldest) to free capable agents. Returns how many.
 
-    Safe to run anywhere at any time, concurrently: each run is claimed in its own short transaction.
+    ``session_id`` limits it to one session's runs (its new runs, right after they were created). Safe to run
+    anywhere at any time, concurrently: each run is claimed in its own short transaction.
     """
     now = now or timezone.now()
-    candidates = list(
-        _dispatchable_runs().filter(ready_at__lte=now).values_list("id", "target_agent_id", "capability")[:limit]
-    )
+    ready = _dispatchable_runs().filter(ready_at__lte=now)
+    if session_id is not None:
+        ready = ready.filter(session_id=session_id)
+    candidates = list(ready.values_list("id", "target_agent_id", "capability")[:limit])
     exhausted: set[tuple[int | None, str]] = set()
     dispatched = 0
     for run_id, target_agent_id, capability in candidates:
@@ -465,10 +470,10 @@ def _task_run_dispatch(run_id: uuid.UUID, agents: list[Agent], now: datetime) ->
     return "dispatched"
 
 
-def _dispatch_soon() -> None:
-    """After a commit that created runs: dispatch now, in this process (errors left to the sweep)."""
+def _dispatch_soon(session_id: uuid.UUID | None = None) -> None:
+    """After a commit that created runs or freed agents: dispatch now, in this process (errors: the sweep)."""
     try:
-        task_runs_dispatch()
+        task_runs_dispatch(session_id=session_id)
     except Exception:
         logger.exception("Dispatch after commit failed; the sweep will retry")
 
@@ -532,17 +537,21 @@ def state_report_received(result: StateReportResult) -> None:
         run_id = _as_uuid(result.assigned_task)
     if run_id is None:
         return
-    advanced = task_run_progress(
+    ended_in = task_run_progress(
         run_id=run_id, agent_pk=result.agent_pk, state=result.state, details=result.details, explicit=bool(explicit)
     )
-    if advanced and result.state == AgentState.IDLE:
-        task_runs_dispatch()
+    if ended_in is not None:
+        # The freed agent (if idle) takes the best run waiting for it (priority, then age: maybe this
+        # session's next step); then the session's other new runs go to other free agents.
+        if result.state == AgentState.IDLE:
+            task_runs_dispatch_to_agent(agent_pk=result.agent_pk)
+        _dispatch_soon(session_id=ended_in)
 
 
 def task_run_progress(
     *, run_id: uuid.UUID, agent_pk: int, state: str, details: dict[str, Any], explicit: bool = False
-) -> bool:
-    """Apply one current state report to the task run in flight on the agent. True if the run ended.
+) -> uuid.UUID | None:
+    """Apply one current state report to the task run in flight on the agent; the session id if the run ended.
 
     ``active`` → running; ``idle`` (or ``finished``) → completed with the result; ``error`` → a failed attempt.
     Every change is a compare-and-swap on the run's status, so a report can never complete a run twice.
@@ -550,7 +559,7 @@ def task_run_progress(
     now = timezone.now()
     run = TaskRun.objects.filter(pk=run_id, agent_id=agent_pk).only("id", "session_id", "status").first()
     if run is None or run.status not in TASK_RUN_IN_FLIGHT:
-        return False
+        return None
     if state == AgentState.ACTIVE:
         with transaction.atomic():
             changed = TaskRun.objects.filter(pk=run_id, status=TaskRunStatus.DISPATCHED).update(
@@ -565,19 +574,21 @@ def task_run_progress(
                     session_id=str(run.session_id),
                     task_id=str(run_id),
                 )
-        return False
+        return None
     if state in (AgentState.IDLE, AgentState.FINISHED):
         # Only a run we saw start completes on a plain idle: an idle sent before the agent picked the task up
         # is not a result. A report naming the task explicitly is trusted either way.
         allowed = (TaskRunStatus.RUNNING, TaskRunStatus.DISPATCHED) if explicit else (TaskRunStatus.RUNNING,)
         if run.status not in allowed:
-            return False
-        return _task_run_complete(run_id, run.session_id, _result_of(details), allowed, now)
-    if state == AgentState.ERROR:
-        return _task_run_fail(
+            return None
+        ended = _task_run_complete(run_id, run.session_id, _result_of(details), allowed, now)
+    elif state == AgentState.ERROR:
+        ended = _task_run_fail(
             run_id, run.session_id, TaskRunStatus.FAILED, _error_of(details), now, from_statuses=TASK_RUN_IN_FLIGHT
         )
-    return False
+    else:
+        return None
+    return run.session_id if ended else None
 
 
 def _task_id(run_id: uuid.UUID) -> str:
@@ -789,7 +800,7 @@ def task_run_check(*, run_id: uuid.UUID | str, now: datetime | None = None) -> N
         )
         _dispatch_soon()
     elif run.status == TaskRunStatus.PENDING and run.ready_at <= now:
-        task_runs_dispatch(now=now)
+        task_runs_dispatch(now=now, session_id=run.session_id)
 
 
 def workflows_sweep(*, now: datetime | None = None) -> dict[str, int]:
