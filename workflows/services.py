@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 DISPATCH_BATCH = 200
 # Redis redelivers an unacknowledged message after the visibility timeout: never schedule a check further out.
 MAX_COUNTDOWN_SECONDS = 3000
+# Deadlines closer than this many sweep intervals get their own delayed check (see _check_later).
+PRECISE_DEADLINE_SWEEPS = 3
 
 
 # --- definitions ---------------------------------------------------------------------------------------------
@@ -479,10 +481,17 @@ def _dispatch_soon(session_id: uuid.UUID | None = None) -> None:
 
 
 def _check_later(run_id: uuid.UUID, at: datetime | None, now: datetime) -> None:
-    """Ask a worker to look at a run when a deadline passes (timeouts and retries without waiting for a sweep)."""
+    """Ask a worker to look at a run when a short deadline passes (a retry's backoff, a short timeout).
+
+    Deadlines further out than a few sweep intervals are left to the periodic sweep (it reads the indexed
+    deadline columns): one delayed message per dispatch would cost more than the precision is worth.
+    """
     if at is None:
         return
-    countdown = min(max((at - now).total_seconds(), 0) + 0.05, MAX_COUNTDOWN_SECONDS)
+    delay = max((at - now).total_seconds(), 0)
+    if delay > PRECISE_DEADLINE_SWEEPS * settings.OPSCORE_WORKFLOW_SWEEP_SECONDS:
+        return
+    countdown = min(delay + 0.05, MAX_COUNTDOWN_SECONDS)
 
     def enqueue() -> None:
         from workflows.tasks import check_task_run
