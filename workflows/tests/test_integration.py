@@ -15,8 +15,6 @@ from mock_agentkit.testing import AgentSpec, running_mock_agentkit
 from opscore_project.testing import free_port, wait_until
 from workflows.models import TaskRun, WorkflowSession
 
-pytest.importorskip("agentkit_bridge.dispatch", reason="the bridge (agentkit_bridge.dispatch) is not merged yet")
-
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 FAST_WORKER_ENV = {
