@@ -17,9 +17,11 @@ def build_message(*, task_name: str, parameters: dict[str, Any], session_id: str
     )
 
 
-def send_task(*, dispatch_ref: str, agent_id: str, task_name: str, parameters: dict, session_id: str) -> None:
+def send_task(
+    *, dispatch_ref: str, agent_id: str, task_name: str, parameters: dict, session_id: str, task_run_id: str
+) -> None:
     """Hand one task run to the bridge; the bridge enqueues its Celery task when the transaction commits."""
     from agentkit_bridge.dispatch import enqueue_dispatch
 
-    message = build_message(task_name=task_name, parameters=parameters, session_id=session_id, task_run_id=dispatch_ref)
+    message = build_message(task_name=task_name, parameters=parameters, session_id=session_id, task_run_id=task_run_id)
     enqueue_dispatch(dispatch_ref=dispatch_ref, agent_id=agent_id, message=message)

@@ -159,6 +159,10 @@ class TaskRun(models.Model):
         "lifecycle.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="task_runs"
     )
     parameters = models.JSONField(default=dict, blank=True, help_text="Resolved parameters sent to the agent.")
+    # The bridge's id of the current dispatch: "<run id>:<n>", new for each dispatch of the run (a run sent to
+    # another agent after a 404 is a new dispatch; the bridge never re-sends a ref it already finished).
+    dispatch_ref = models.CharField(max_length=64, blank=True, default="")
+    dispatch_count = models.PositiveIntegerField(default=0)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)

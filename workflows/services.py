@@ -440,8 +440,14 @@ def _task_run_dispatch(run_id: uuid.UUID, agents: list[Agent], now: datetime) ->
         session = run.session
         policy = session.definition.policy(run.task_id) if run.task_id else {}
         timeout_at = now + timedelta(seconds=policy["timeoutSeconds"])
+        dispatch_ref = f"{run.pk}:{run.dispatch_count + 1}"
         TaskRun.objects.filter(pk=run.pk, status=TaskRunStatus.PENDING).update(
-            status=TaskRunStatus.DISPATCHED, agent=agent, dispatched_at=now, timeout_at=timeout_at
+            status=TaskRunStatus.DISPATCHED,
+            agent=agent,
+            dispatched_at=now,
+            timeout_at=timeout_at,
+            dispatch_ref=dispatch_ref,
+            dispatch_count=run.dispatch_count + 1,
         )
         if WorkflowSession.objects.filter(pk=session.pk, status=SessionStatus.PENDING).update(
             status=SessionStatus.RUNNING, started_at=now
@@ -462,7 +468,8 @@ def _task_run_dispatch(run_id: uuid.UUID, agents: list[Agent], now: datetime) ->
             task_id=str(run.pk),
         )
         dispatching.send_task(
-            dispatch_ref=str(run.pk),
+            dispatch_ref=dispatch_ref,
+            task_run_id=str(run.pk),
             agent_id=agent.agent_id,
             task_name=run.capability,
             parameters=run.parameters,
@@ -659,13 +666,18 @@ def _task_run_fail(
     *,
     from_statuses: tuple,
     allow_retry: bool = True,
+    ref: str | None = None,
 ) -> bool:
-    """End one attempt as failed/timed out, then retry (with backoff), fall back, or fail the session."""
+    """End one attempt as failed/timed out, then retry (with backoff), fall back, or fail the session.
+
+    With ``ref``, only while that dispatch is still the run's current one.
+    """
     with transaction.atomic():
         session = _lock_session(session_id)
-        changed = TaskRun.objects.filter(pk=run_id, status__in=from_statuses).update(
-            status=status, error=error, ended_at=now
-        )
+        attempt = TaskRun.objects.filter(pk=run_id, status__in=from_statuses)
+        if ref is not None:
+            attempt = attempt.filter(dispatch_ref=ref)
+        changed = attempt.update(status=status, error=error, ended_at=now)
         if not changed:
             return False
         run = TaskRun.objects.select_related("agent").get(pk=run_id)
@@ -736,16 +748,22 @@ def _after_failed_attempt(
 
 
 def dispatch_outcome_received(outcome: Any) -> None:
-    """The bridge's dispatch listener: record AgentKit's acceptance, or fail/re-route the attempt."""
-    run_id = _as_uuid(outcome.dispatch_ref)
+    """The bridge's dispatch listener: record AgentKit's acceptance, or fail/re-route the attempt.
+
+    Outcomes may come twice (the bridge re-announces after a crash) or late (for an earlier dispatch of a run
+    since re-routed): only the outcome of the run's current dispatch, while it is still dispatched, counts.
+    """
+    ref = str(outcome.dispatch_ref or "")
+    run_id = _as_uuid(ref.split(":", 1)[0])
     if run_id is None:
         return
+    current = TaskRun.objects.filter(pk=run_id, dispatch_ref=ref)
     if outcome.accepted:
-        TaskRun.objects.filter(pk=run_id, accepted_at__isnull=True).update(accepted_at=outcome.finished_at)
+        current.filter(accepted_at__isnull=True).update(accepted_at=outcome.finished_at)
         return
-    run = TaskRun.objects.filter(pk=run_id).only("id", "session_id", "status").first()
+    run = current.only("id", "session_id", "status").first()
     if run is None or run.status != TaskRunStatus.DISPATCHED:
-        return  # the agent already reported progress, or the run ended meanwhile
+        return  # the agent already reported progress, the run ended, or this dispatch is not the current one
     now = timezone.now()
     if outcome.error_kind == "agent_unknown":
         if _task_run_requeue(run_id, run.session_id, outcome, now):
@@ -753,15 +771,24 @@ def dispatch_outcome_received(outcome: Any) -> None:
         return
     code = f" (HTTP {outcome.status_code})" if outcome.status_code else ""
     error = f"Dispatch failed after {outcome.attempts} attempt(s): {outcome.error_kind}{code}: {outcome.error}"
-    _task_run_fail(run_id, run.session_id, TaskRunStatus.FAILED, error, now, from_statuses=(TaskRunStatus.DISPATCHED,))
+    _task_run_fail(
+        run_id, run.session_id, TaskRunStatus.FAILED, error, now, from_statuses=(TaskRunStatus.DISPATCHED,), ref=ref
+    )
 
 
 def _task_run_requeue(run_id: uuid.UUID, session_id: uuid.UUID, outcome: Any, now: datetime) -> bool:
     """AgentKit no longer knows the agent (contract 3): send the run to another capable agent, same attempt."""
     with transaction.atomic():
         _lock_session(session_id)
-        changed = TaskRun.objects.filter(pk=run_id, status=TaskRunStatus.DISPATCHED).update(
-            status=TaskRunStatus.PENDING, agent=None, target_agent=None, dispatched_at=None, timeout_at=None
+        changed = TaskRun.objects.filter(
+            pk=run_id, status=TaskRunStatus.DISPATCHED, dispatch_ref=outcome.dispatch_ref
+        ).update(
+            status=TaskRunStatus.PENDING,
+            agent=None,
+            target_agent=None,
+            dispatched_at=None,
+            accepted_at=None,
+            timeout_at=None,
         )
         if not changed:
             return False

@@ -59,7 +59,7 @@ def test_concurrent_dispatchers_never_send_a_run_twice_nor_overload_an_agent(def
     assert len(refs) == 10 and set(refs.values()) == {1}
     dispatched = TaskRun.objects.filter(status="dispatched")
     assert dispatched.count() == 10
-    assert sorted(str(r.pk) for r in dispatched) == sorted(refs)
+    assert sorted(r.dispatch_ref for r in dispatched) == sorted(refs)
     held = Counter(Agent.objects.exclude(assigned_task="").values_list("assigned_task", flat=True))
     assert len(held) == 10 and set(held.values()) == {1}
 

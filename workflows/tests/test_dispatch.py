@@ -22,8 +22,8 @@ def test_a_task_goes_to_a_free_idle_capable_agent(define, start, make_agent, sen
     run = TaskRun.objects.get(session=session)
     assert run.status == "dispatched" and run.agent == agent
     assert sent.calls == [
-        {"dispatch_ref": str(run.id), "agent_id": "a1", "task_name": "summarise", "parameters": {},
-         "session_id": str(session.id)}
+        {"dispatch_ref": f"{run.id}:1", "task_run_id": str(run.id), "agent_id": "a1", "task_name": "summarise",
+         "parameters": {}, "session_id": str(session.id)}
     ]  # fmt: skip
     agent.refresh_from_db()
     assert agent.assigned_task == str(run.id)

@@ -242,3 +242,15 @@ def test_cancel_mid_run(environment, ops):
     assert [(t["taskId"], t["status"]) for t in body["tasks"]] == [("s1", "cancelled")]
     assert len(mock.received_tasks(agent_id)) == 1
     assert WorkflowSession.objects.get(pk=session_id).ended_at is not None
+
+
+def test_an_agent_agentkit_forgot_is_replaced_by_another_capable_agent(environment, ops):
+    mock = environment([AgentSpec("forgotten", ["c"]), AgentSpec("spare", ["c"])])
+    forgotten, spare = mock.agent("forgotten").agent_id, mock.agent("spare").agent_id
+    Agent.objects.filter(agent_id=spare).update(last_assigned_at=timezone.now())  # the forgotten one goes first
+    mock.deregister(forgotten)  # AgentKit answers 404 on /run for it from now on; Ops-Core does not know yet
+    ops.define(linear("reroute", "c"))
+    body = ops.wait_for(ops.run("reroute"), "completed")
+    assert [(t["attempt"], t["status"], t["agentId"]) for t in body["tasks"]] == [(1, "completed", spare)]
+    assert TaskRun.objects.get(session_id=body["sessionId"]).dispatch_count == 2
+    assert Agent.objects.get(agent_id=forgotten).deregistered_at is not None

@@ -207,7 +207,7 @@ def test_dispatch_outcomes_record_acceptance_and_fail_refused_attempts(define, s
     session = start(define(linear("c", "c")))
     run = TaskRun.objects.get(session=session)
     now = timezone.now()
-    services.dispatch_outcome_received(Outcome(str(run.id), "a1", True, finished_at=now))
+    services.dispatch_outcome_received(Outcome(run.dispatch_ref, "a1", True, finished_at=now))
     run.refresh_from_db()
     assert run.accepted_at == now
     other = start(define(linear("c", wf_id="w2")))
@@ -215,7 +215,7 @@ def test_dispatch_outcomes_record_acceptance_and_fail_refused_attempts(define, s
     services.task_runs_dispatch()
     run2 = TaskRun.objects.get(session=other)
     services.dispatch_outcome_received(
-        Outcome(str(run2.id), "a1", False, "unreachable", "connection refused", None, 4, now)
+        Outcome(run2.dispatch_ref, "a1", False, "unreachable", "connection refused", None, 4, now)
     )
     other.refresh_from_db()
     assert other.status == "failed"
@@ -231,12 +231,17 @@ def test_an_agent_unknown_to_agentkit_sends_the_run_to_another_agent_without_cou
     run = TaskRun.objects.get(session=session)
     assert run.agent == gone
     Agent.objects.filter(pk=gone.pk).update(deregistered_at=timezone.now())  # the bridge marks it gone
-    services.dispatch_outcome_received(
-        Outcome(str(run.id), "gone", False, "agent_unknown", "404", 404, 1, timezone.now())
-    )
+    gone_outcome = Outcome(run.dispatch_ref, "gone", False, "agent_unknown", "404", 404, 1, timezone.now())
+    services.dispatch_outcome_received(gone_outcome)
     run.refresh_from_db()
     assert run.status == "dispatched" and run.agent.agent_id == "other" and run.attempt == 1
     assert Agent.objects.get(pk=gone.pk).assigned_task == ""
+    # a new dispatch ref (the bridge never re-sends a finished one); the old outcome, announced again, is ignored
+    assert [c["dispatch_ref"] for c in sent.calls] == [f"{run.id}:1", f"{run.id}:2"]
+    assert {c["task_run_id"] for c in sent.calls} == {str(run.id)}
+    services.dispatch_outcome_received(gone_outcome)
+    run.refresh_from_db()
+    assert run.status == "dispatched" and run.agent.agent_id == "other"
 
 
 def test_cancel_stops_dispatch_and_frees_agents(define, start, make_agent, sent, report):
