@@ -554,7 +554,12 @@ def state_report_received(result: StateReportResult) -> None:
     if run_id is None:
         return
     ended_in = task_run_progress(
-        run_id=run_id, agent_pk=result.agent_pk, state=result.state, details=result.details, explicit=bool(explicit)
+        run_id=run_id,
+        agent_pk=result.agent_pk,
+        state=result.state,
+        details=result.details,
+        reported_at=result.reported_at,
+        explicit=bool(explicit),
     )
     if ended_in is not None:
         # The freed agent (if idle) takes the best run waiting for it (priority, then age: maybe this
@@ -565,7 +570,13 @@ def state_report_received(result: StateReportResult) -> None:
 
 
 def task_run_progress(
-    *, run_id: uuid.UUID, agent_pk: int, state: str, details: dict[str, Any], explicit: bool = False
+    *,
+    run_id: uuid.UUID,
+    agent_pk: int,
+    state: str,
+    details: dict[str, Any],
+    reported_at: datetime | None = None,
+    explicit: bool = False,
 ) -> uuid.UUID | None:
     """Apply one current state report to the task run in flight on the agent; the session id if the run ended.
 
@@ -573,7 +584,12 @@ def task_run_progress(
     Every change is a compare-and-swap on the run's status, so a report can never complete a run twice.
     """
     now = timezone.now()
-    run = TaskRun.objects.filter(pk=run_id, agent_id=agent_pk).only("id", "session_id", "status").first()
+    run = (
+        TaskRun.objects.filter(pk=run_id, agent_id=agent_pk)
+        .select_related("agent")
+        .only("id", "session_id", "status", "task_id", "dispatched_at", "agent__agent_id")
+        .first()
+    )
     if run is None or run.status not in TASK_RUN_IN_FLIGHT:
         return None
     if state == AgentState.ACTIVE:
@@ -584,19 +600,23 @@ def task_run_progress(
             if changed:
                 log_operation(
                     events.TASK_RUNNING,
-                    {"taskId": _task_id(run_id)},
-                    message="Agent reported active: task running",
-                    agent_id=_agent_id(agent_pk),
+                    {"taskId": run.task_id},
+                    message=f"Task {run.task_id} running (agent reported active)",
+                    agent_id=run.agent.agent_id,
                     session_id=str(run.session_id),
                     task_id=str(run_id),
                 )
         return None
     if state in (AgentState.IDLE, AgentState.FINISHED):
-        # Only a run we saw start completes on a plain idle: an idle sent before the agent picked the task up
-        # is not a result. A report naming the task explicitly is trusted either way.
-        allowed = (TaskRunStatus.RUNNING, TaskRunStatus.DISPATCHED) if explicit else (TaskRunStatus.RUNNING,)
-        if run.status not in allowed:
+        # An idle ends a run we saw start. It also ends one still "dispatched" when it was sent after the
+        # dispatch (the SDK never retries, so the agent's active report may have been lost) or when it names the
+        # task explicitly; an idle timestamped before the dispatch is not about this task.
+        sent_after_dispatch = (
+            reported_at is not None and run.dispatched_at is not None and reported_at > run.dispatched_at
+        )
+        if run.status == TaskRunStatus.DISPATCHED and not (explicit or sent_after_dispatch):
             return None
+        allowed = TASK_RUN_IN_FLIGHT
         ended = _task_run_complete(run_id, run.session_id, _result_of(details), allowed, now)
     elif state == AgentState.ERROR:
         ended = _task_run_fail(
@@ -605,16 +625,6 @@ def task_run_progress(
     else:
         return None
     return run.session_id if ended else None
-
-
-def _task_id(run_id: uuid.UUID) -> str:
-    return TaskRun.objects.filter(pk=run_id).values_list("task_id", flat=True).first() or ""
-
-
-def _agent_id(agent_pk: int | None) -> str:
-    if agent_pk is None:
-        return ""
-    return Agent.objects.filter(pk=agent_pk).values_list("agent_id", flat=True).first() or ""
 
 
 def _result_of(details: dict[str, Any]) -> Any:

@@ -65,16 +65,25 @@ def test_duplicate_and_out_of_order_reports_never_double_complete(define, start,
     assert len(sent.calls) == 2
 
 
-def test_an_idle_before_the_agent_started_is_not_a_result(define, start, make_agent, sent, report):
+def test_an_idle_sent_before_the_dispatch_is_not_a_result(define, start, make_agent, sent, report):
     make_agent("a1", ["c"])
     session = start(define(linear("c")))
-    report("a1", "idle", {"result": {"stale": True}})
+    run = TaskRun.objects.get(session=session)
+    report("a1", "idle", {"result": {"stale": True}}, at=run.dispatched_at - timedelta(milliseconds=100))
     assert runs(session) == [("s1", 1, "dispatched")]
     # ...unless the report names the task explicitly
-    run = TaskRun.objects.get(session=session)
-    report("a1", "idle", {"opscore_task_id": str(run.id), "result": {"ok": True}})
+    report("a1", "idle", {"opscore_task_id": str(run.id), "result": {"ok": True}}, at=run.dispatched_at)
     run.refresh_from_db()
     assert run.status == "completed" and run.result == {"ok": True}
+
+
+def test_an_idle_after_the_dispatch_completes_the_run_even_if_active_was_lost(define, start, make_agent, sent, report):
+    make_agent("a1", ["c"])
+    session = start(define(linear("c")))
+    report("a1", "idle", {"result": {"done": True}})  # its "active" report never arrived
+    session.refresh_from_db()
+    assert session.status == "completed"
+    assert TaskRun.objects.get(session=session).result == {"done": True}
 
 
 def test_a_report_from_a_free_agent_that_is_not_idle_costs_no_query(make_agent, report, clock):
