@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 class Receiver:
     def __init__(self, status: int = 200) -> None:
-        self.status = status
+        self.statuses = [status]  # answered in order; the last one repeats
         self.requests: list[tuple[dict[str, str], bytes]] = []
         receiver = self
 
@@ -22,7 +22,8 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append((dict(self.headers), body))
-                self.send_response(receiver.status)
+                statuses = receiver.statuses
+                self.send_response(statuses.pop(0) if len(statuses) > 1 else statuses[0])
                 self.end_headers()
 
             def log_message(self, *args):
@@ -62,7 +63,7 @@ def test_the_callback_is_signed_and_recorded(define, start, make_agent, sent, re
 
 
 def test_a_failed_callback_attempt_is_recorded(define, start, make_agent, sent, receiver):
-    receiver.status = 500
+    receiver.statuses = [500]
     session = start(define(linear("c")), callback_url=receiver.url)
     services.session_cancel(session_id=session.id)
     delivery = services.callback_deliver(session_id=str(session.id), attempt=1)

@@ -3,6 +3,7 @@ deadline checks) on Redis and Postgres, and the mock AgentKit with simulated age
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
 
 import pytest
@@ -13,7 +14,7 @@ from lifecycle.models import Agent
 from lifecycle.services import agent_register
 from mock_agentkit.testing import AgentSpec, running_mock_agentkit
 from opscore_project.testing import free_port, wait_until
-from workflows.models import TaskRun, WorkflowSession
+from workflows.models import CallbackDelivery, TaskRun, WorkflowSession
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -254,3 +255,27 @@ def test_an_agent_agentkit_forgot_is_replaced_by_another_capable_agent(environme
     assert [(t["attempt"], t["status"], t["agentId"]) for t in body["tasks"]] == [(1, "completed", spare)]
     assert TaskRun.objects.get(session_id=body["sessionId"]).dispatch_count == 2
     assert Agent.objects.get(agent_id=forgotten).deregistered_at is not None
+
+
+def test_the_completion_callback_is_delivered_signed_by_the_worker(live_server, settings, celery_worker_factory, ops):
+    from opscore_project.lib.signing import signature_matches
+    from workflows.tests.test_callbacks import Receiver
+
+    receiver = Receiver()
+    receiver.statuses = [503, 200]  # the first attempt fails, the retry succeeds
+    try:
+        celery_worker_factory({"OPSCORE_CALLBACK_SECRET": "cb-secret", "OPSCORE_CALLBACK_BACKOFF_SECONDS": "0.2"})
+        ops.define(linear("cb", "nobody_has_this"))
+        response = ops.http.post(
+            f"{ops.base_url}/v1/opscore/workflows/cb/run", json={"callbackUrl": receiver.url}, timeout=10
+        )
+        session_id = response.json()["sessionId"]
+        ops.http.post(f"{ops.base_url}/v1/opscore/sessions/{session_id}/cancel", timeout=10)
+        wait_until(lambda: len(receiver.requests) >= 2, timeout=8, message="callback and its retry")
+    finally:
+        receiver.close()
+    headers, body = receiver.requests[-1]
+    assert signature_matches("cb-secret", headers["X-OpsCore-Timestamp"], body, headers["X-OpsCore-Signature"])
+    assert json.loads(body)["session"]["status"] == "cancelled"
+    deliveries = list(CallbackDelivery.objects.filter(session_id=session_id).order_by("attempt"))
+    assert [(d.attempt, d.success) for d in deliveries] == [(1, False), (2, True)]

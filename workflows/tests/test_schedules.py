@@ -66,3 +66,17 @@ def test_the_admin_creates_a_schedule(staff_client, define):
         {"name": "bad", "workflow_id": "w", "initial_payload": "{}", "cron": "", "interval_seconds": ""},
     )
     assert bad.status_code == 200 and "Give either a cron expression" in bad.content.decode()
+
+
+def test_the_sweep_is_among_the_default_periodic_tasks():
+    from django.core.management import call_command
+
+    call_command("opscore_setup_schedules", stdout=__import__("io").StringIO())
+    sweep = PeriodicTask.objects.get(task="workflows.tasks.sweep")
+    assert sweep.interval.every == 5 and sweep.expire_seconds == 5
+
+
+def test_the_sweep_task_runs_once_at_a_time(define, sent):
+    from workflows import tasks
+
+    assert tasks.sweep() == {"timedOut": 0, "queueTimedOut": 0, "dispatched": 0}
