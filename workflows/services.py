@@ -393,12 +393,16 @@ def task_runs_dispatch(
         key = (target_agent_id, capability)
         if key in exhausted:
             continue
-        agents = _candidate_agents(target_agent_id=target_agent_id, capability=capability, now=now)
-        if not agents:
-            exhausted.add(key)
-            continue
-        if _task_run_dispatch(run_id, agents, now) == "dispatched":
-            dispatched += 1
+        for _ in range(3):  # the agents read may be claimed by concurrent dispatchers meanwhile: read again
+            agents = _candidate_agents(target_agent_id=target_agent_id, capability=capability, now=now)
+            if not agents:
+                exhausted.add(key)
+                break
+            outcome = _task_run_dispatch(run_id, agents, now)
+            if outcome == "dispatched":
+                dispatched += 1
+            if outcome != "agent_taken":
+                break
     return dispatched
 
 
