@@ -529,6 +529,8 @@ def _explicit_task_ref(details: dict[str, Any]) -> str:
 
 
 def _as_uuid(value: str) -> uuid.UUID | None:
+    if not value:
+        return None
     try:
         return uuid.UUID(value)
     except (ValueError, TypeError, AttributeError):
@@ -541,9 +543,11 @@ def state_report_received(result: StateReportResult) -> None:
     Cheap by construction (the state endpoint must sustain thousands of reports per second): a report from an
     agent with nothing assigned costs no query unless it says ``idle``, and then one indexed EXISTS.
     """
-    explicit = _explicit_task_ref(result.details)
-    task_ref = explicit or result.assigned_task
-    if not task_ref:
+    # A task id in the details names the run explicitly (contract 4) and wins; otherwise the run the engine
+    # assigned to the agent, returned by the state write itself (no query).
+    explicit_id = _as_uuid(_explicit_task_ref(result.details))
+    run_id = explicit_id or (_as_uuid(result.assigned_task) if result.assigned_task else None)
+    if run_id is None:
         if result.state != AgentState.IDLE or not result.became_current:
             return
         now = timezone.now()
@@ -552,18 +556,13 @@ def state_report_received(result: StateReportResult) -> None:
         return
     if not result.became_current or not result.stored:
         return  # out of order, or an exact duplicate: already handled
-    run_id = _as_uuid(task_ref)
-    if run_id is None and explicit and result.assigned_task:
-        run_id = _as_uuid(result.assigned_task)
-    if run_id is None:
-        return
     ended_in = task_run_progress(
         run_id=run_id,
         agent_pk=result.agent_pk,
         state=result.state,
         details=result.details,
         reported_at=result.reported_at,
-        explicit=bool(explicit),
+        explicit=explicit_id is not None,
     )
     if ended_in is not None:
         # The freed agent (if idle) takes the best run waiting for it (priority, then age: maybe this

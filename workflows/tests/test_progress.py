@@ -80,7 +80,7 @@ def test_an_idle_sent_before_the_dispatch_is_not_a_result(define, start, make_ag
 def test_an_idle_after_the_dispatch_completes_the_run_even_if_active_was_lost(define, start, make_agent, sent, report):
     make_agent("a1", ["c"])
     session = start(define(linear("c")))
-    report("a1", "idle", {"result": {"done": True}})  # its "active" report never arrived
+    report("a1", "idle", {"result": {"done": True}}, at=timezone.now())  # its "active" report never arrived
     session.refresh_from_db()
     assert session.status == "completed"
     assert TaskRun.objects.get(session=session).result == {"done": True}
@@ -309,3 +309,10 @@ def test_runs_still_waiting_when_the_session_fails_are_skipped(define, start, ma
     assert dict((t, s) for t, _, s in runs(session)) == {"x": "failed", "y": "skipped"}
     with pytest.raises(Exception):  # noqa: B017 - Conflict: nothing to cancel
         services.session_cancel(session_id=session.id)
+
+
+def test_a_foreign_task_id_in_an_idle_report_does_not_block_dispatch(define, start, make_agent, sent, report):
+    make_agent("a1", ["c"], state="active")
+    session = start(define(linear("c")))
+    report("a1", "idle", {"taskId": "agent-side-id-7"})
+    assert runs(session) == [("s1", 1, "dispatched")]
