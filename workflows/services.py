@@ -453,16 +453,6 @@ def _task_run_dispatch(run_id: uuid.UUID, agents: list[Agent], now: datetime) ->
             dispatch_ref=dispatch_ref,
             dispatch_count=run.dispatch_count + 1,
         )
-        if WorkflowSession.objects.filter(pk=session.pk, status=SessionStatus.PENDING).update(
-            status=SessionStatus.RUNNING, started_at=now
-        ):
-            log_operation(
-                events.SESSION_STARTED,
-                {"workflowId": session.workflow_id},
-                message="Session started (first task dispatched)",
-                agent_id=agent.agent_id,
-                session_id=str(session.pk),
-            )
         log_operation(
             events.TASK_DISPATCHED,
             {"taskId": run.task_id, "attempt": run.attempt, "capability": run.capability},
@@ -480,7 +470,25 @@ def _task_run_dispatch(run_id: uuid.UUID, agents: list[Agent], now: datetime) ->
             session_id=str(session.pk),
         )
         _check_later(run.pk, timeout_at, now)
+    if session.status == SessionStatus.PENDING:
+        # After the commit, not inside it: this transaction holds a task run lock, and transactions that hold
+        # the session lock wait for task run locks (cancel, failure) — waiting here for the session would deadlock.
+        _session_mark_started(session, agent.agent_id, now)
     return "dispatched"
+
+
+def _session_mark_started(session: WorkflowSession, agent_id: str, now: datetime) -> None:
+    with transaction.atomic():
+        if WorkflowSession.objects.filter(pk=session.pk, status=SessionStatus.PENDING).update(
+            status=SessionStatus.RUNNING, started_at=now
+        ):
+            log_operation(
+                events.SESSION_STARTED,
+                {"workflowId": session.workflow_id},
+                message="Session started (first task dispatched)",
+                agent_id=agent_id,
+                session_id=str(session.pk),
+            )
 
 
 def _dispatch_soon(session_id: uuid.UUID | None = None) -> None:

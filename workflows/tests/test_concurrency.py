@@ -13,7 +13,7 @@ from django.utils import timezone
 from lifecycle.models import Agent
 from lifecycle.services import agent_state_report
 from workflows import services
-from workflows.models import TaskRun
+from workflows.models import TaskRun, WorkflowSession
 from workflows.tests.conftest import linear
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,3 +88,23 @@ def start_committed():
         return session
 
     return run
+
+
+def test_cancelling_while_dispatching_neither_deadlocks_nor_leaves_agents_held(define, make_agent, sent):
+    definition = define(linear("c", "c"))
+    sessions = [services.session_start(definition=definition)[0] for _ in range(20)]
+    agents = [make_agent(f"a{i}", ["c"]) for i in range(10)]
+
+    def work(index: int) -> None:
+        if index % 2:
+            for agent in agents:
+                services.task_runs_dispatch_to_agent(agent_pk=agent.pk)
+            services.task_runs_dispatch()
+        else:
+            for session in sessions[index // 2 :: 4]:
+                services.session_cancel(session_id=session.pk)
+
+    in_threads(work, 8)
+    assert set(WorkflowSession.objects.values_list("status", flat=True)) == {"cancelled"}
+    assert not TaskRun.objects.filter(status__in=["pending", "dispatched", "running"]).exists()
+    assert set(Agent.objects.values_list("assigned_task", flat=True)) == {""}
