@@ -28,5 +28,12 @@ def default_schedules() -> list[PeriodicTaskSpec]:
             description="Polls GET /v1/agents on AgentKit and upserts/deregisters agents.",
             expires_seconds=settings.AGENTKIT_POLL_INTERVAL,
         ),
+        PeriodicTaskSpec(
+            name="Operation log retention",
+            task="opscore_project.observability.tasks.purge_old_events",
+            every_seconds=3600,
+            description="Deletes operation-log events older than OPSCORE_EVENT_RETENTION_DAYS, in batches.",
+            expires_seconds=3600,
+        ),
     ]
     return specs

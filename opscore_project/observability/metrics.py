@@ -1,0 +1,149 @@
+"""``GET /metrics``: Prometheus text format, computed from Postgres at scrape time.
+
+A custom collector reads gauges (agents by state, sessions and task runs by status, state reports in the last
+minute) and counters (``observability.MetricCounter`` rows written by ``log_operation``) from the database, so
+every web and worker process is counted without prometheus_client's multi-process directory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+
+from django.apps import apps
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from opscore_project.authn.authentication import authenticate_bearer_key, bearer_key_from_header
+from opscore_project.errors import json_error
+from opscore_project.observability import events
+from opscore_project.observability.models import MetricCounter
+from opscore_project.observability.oplog import TASK_DURATION_BUCKETS
+from opscore_project.observability.selectors import state_reports_last_minute
+
+
+def _model(app_label: str, name: str):
+    try:
+        return apps.get_model(app_label, name)
+    except LookupError:
+        return None
+
+
+class OpsCoreCollector(Collector):
+    def describe(self) -> list[Metric]:
+        return []  # do not query the database when the collector is registered
+
+    def collect(self) -> Iterator[Metric]:
+        from lifecycle.models import Agent
+
+        agents = GaugeMetricFamily(
+            "opscore_agents", "Agents by current state (unknown = no report yet).", labels=["state"]
+        )
+        for row in Agent.objects.values("state").annotate(n=Count("id")).order_by("state"):
+            agents.add_metric([row["state"] or "unknown"], row["n"])
+        yield agents
+        registered = GaugeMetricFamily("opscore_agents_registered", "Agents not deregistered.")
+        registered.add_metric([], Agent.objects.filter(deregistered_at__isnull=True).count())
+        yield registered
+
+        for model_name, metric, help_text in (
+            ("Session", "opscore_sessions", "Workflow sessions by status."),
+            ("TaskRun", "opscore_task_runs", "Task runs by status."),
+        ):
+            family = GaugeMetricFamily(metric, help_text, labels=["status"])
+            model = _model("workflows", model_name)
+            if model is not None and any(f.name == "status" for f in model._meta.fields):
+                for row in model.objects.values("status").annotate(n=Count("pk")).order_by("status"):
+                    family.add_metric([str(row["status"])], row["n"])
+            yield family
+
+        reports = GaugeMetricFamily(
+            "opscore_state_reports_last_minute", "State reports received in the last 60 seconds."
+        )
+        reports.add_metric([], state_reports_last_minute())
+        yield reports
+        rate = GaugeMetricFamily("opscore_state_reports_per_second", "State reports per second over the last minute.")
+        rate.add_metric([], reports.samples[0].value / 60)
+        yield rate
+
+        yield from self._counters()
+
+    def _counters(self) -> Iterator[Metric]:
+        counters: dict[str, dict[str, float]] = defaultdict(dict)
+        for counter in MetricCounter.objects.all():
+            counters[counter.name][counter.labels] = counter.value
+
+        def labels_of(key: str) -> dict[str, str]:
+            return dict(part.split("=", 1) for part in key.split(",") if "=" in part)
+
+        events_total = CounterMetricFamily(
+            "opscore_operation_events", "Operation-log events recorded, by type and level.", labels=["type", "level"]
+        )
+        dispatched = failed = 0.0
+        for key, value in sorted(counters["operation_events_total"].items()):
+            labels = labels_of(key)
+            events_total.add_metric([labels.get("type", ""), labels.get("level", "")], value)
+            if labels.get("type") in (events.TASK_DISPATCHED, events.TASK_DISPATCH_FAILED):
+                dispatched += value
+            if labels.get("type") == events.TASK_DISPATCH_FAILED:
+                failed += value
+        yield events_total
+        attempts = CounterMetricFamily("opscore_dispatch_attempts", "Task dispatch attempts to AgentKit agents.")
+        attempts.add_metric([], dispatched)
+        yield attempts
+        failures = CounterMetricFamily("opscore_dispatch_failures", "Task dispatch attempts that failed.")
+        failures.add_metric([], failed)
+        yield failures
+
+        sync = CounterMetricFamily("opscore_sync_runs", "AgentKit polling sync runs by outcome.", labels=["outcome"])
+        for key, value in sorted(counters["sync_runs_total"].items()):
+            sync.add_metric([labels_of(key).get("outcome", "")], value)
+        yield sync
+
+        histogram = HistogramMetricFamily(
+            "opscore_task_duration_seconds", "Run time of finished task runs.", labels=["status"]
+        )
+        bucket_counts: dict[str, dict[str, float]] = defaultdict(dict)
+        for key, value in counters["task_duration_seconds_bucket"].items():
+            labels = labels_of(key)
+            bucket_counts[labels.get("status", "")][labels.get("le", "+Inf")] = value
+        for key in sorted(counters["task_duration_seconds_count"]):
+            status = labels_of(key).get("status", "")
+            cumulative, buckets = 0.0, []
+            for le in [*TASK_DURATION_BUCKETS, math.inf]:
+                label = "+Inf" if le == math.inf else str(le)
+                cumulative += bucket_counts[status].get(label, 0.0)
+                buckets.append((label, cumulative))
+            total = counters["task_duration_seconds_sum"].get(key, 0.0)
+            histogram.add_metric([status], buckets, total)
+        yield histogram
+
+
+def _authorised(request: HttpRequest) -> bool:
+    if settings.OPSCORE_METRICS_PUBLIC:
+        return True
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        return True
+    key = bearer_key_from_header(request.headers.get("Authorization", ""))
+    return key is not None and authenticate_bearer_key(key) is not None
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus scrape endpoint. Bearer API key or a staff session, unless OPSCORE_METRICS_PUBLIC=true."""
+    if request.method not in ("GET", "HEAD"):
+        response = json_error("method_not_allowed", f"Method {request.method} not allowed; allowed: GET.", 405)
+        response["Allow"] = "GET, HEAD"
+        return response
+    if not _authorised(request):
+        response = json_error("not_authenticated", "Authentication credentials were not provided.", 401)
+        response["WWW-Authenticate"] = 'Bearer realm="opscore"'
+        return response
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(OpsCoreCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
