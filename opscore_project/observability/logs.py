@@ -33,6 +33,8 @@ _SECRET_VALUE_RES = (
     ),
 )
 REDACTED = "[REDACTED]"
+# One cheap scan decides whether the substitutions above are needed at all (most lines have no secret).
+_SECRET_HINT_RE = re.compile(r"(?i)bearer|token|basic|authorization|api[_-]?key|secret|password|signature")
 
 
 def _known_secrets() -> list[str]:
@@ -50,6 +52,8 @@ def redact_text(text: str) -> str:
     for secret in _known_secrets():
         if secret in text:
             text = text.replace(secret, REDACTED)
+    if not _SECRET_HINT_RE.search(text):
+        return text
     for pattern, replacement in _SECRET_VALUE_RES:
         text = pattern.sub(replacement, text)
     return text
@@ -61,6 +65,8 @@ def redact_value(value: Any, key: str = "") -> Any:
         return REDACTED
     if isinstance(value, str):
         return redact_text(value)
+    if value is None or isinstance(value, (int, float, bool)):
+        return value
     if isinstance(value, dict):
         return {k: redact_value(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -23,9 +23,9 @@ def test_400_validation(api_client):
 
 
 def test_400_bad_query_parameter(api_client):
-    assert "since" in assert_error_body(api_client.get("/v1/opscore/events?since=nope"), 400, "validation_error")[
-        "errors"
-    ]
+    assert (
+        "since" in assert_error_body(api_client.get("/v1/opscore/events?since=nope"), 400, "validation_error")["errors"]
+    )
 
 
 def test_400_malformed_json(api_client):

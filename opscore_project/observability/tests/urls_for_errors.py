@@ -5,7 +5,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opscore_project.urls import handler404, handler500, urlpatterns as project_urlpatterns  # noqa: F401
+from opscore_project.urls import handler404, handler500  # noqa: F401
+from opscore_project.urls import urlpatterns as project_urlpatterns
 
 
 class BoomApi(APIView):
