@@ -91,7 +91,7 @@ class RequestLogMiddleware:
             }
             fields.update(get_log_ids())
             level = logging.ERROR if response.status_code >= 500 else logging.INFO
-            logger.log(level, "%s %s %s", request.method, request.path, response.status_code, extra=fields)
+            logger.log(level, f"{request.method} {request.path} {response.status_code}", extra=fields)
             return response
         finally:
             reset_log_ids(ids_token)

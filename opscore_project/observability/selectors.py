@@ -303,6 +303,8 @@ def _timeline_from_events(session_id: str, session_events: list[OperationEvent])
             },
         )
         task["agent_id"] = event.agent_id or task["agent_id"]
+        if isinstance(context.get("attempt"), int):
+            task["attempt"] = max(task["attempt"], context["attempt"])
         if event.event_type == events.TASK_DISPATCHED:
             task["dispatched_at"], task["status"] = event.created_at, "dispatched"
         elif event.event_type == events.TASK_RUNNING:

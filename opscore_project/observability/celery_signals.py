@@ -1,0 +1,45 @@
+"""Carry the request id into Celery tasks, so a task's log lines and events share the id of the request that
+enqueued it (or the task id when it was not started by a request: beat, retries of old messages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import signals
+
+from opscore_project.observability.context import (
+    bind_log_ids,
+    request_id_var,
+    reset_log_ids,
+    valid_request_id,
+)
+
+HEADER = "opscore_request_id"
+_tokens: dict[str, tuple[Any, Any]] = {}
+
+
+@signals.before_task_publish.connect(weak=False)
+def _add_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    request_id = request_id_var.get()
+    if headers is not None and request_id and HEADER not in headers:
+        headers[HEADER] = request_id
+
+
+@signals.task_prerun.connect(weak=False)
+def _bind_request_id(task_id: str = "", task: Any = None, **_: Any) -> None:
+    incoming = getattr(getattr(task, "request", None), HEADER, None) if task is not None else None
+    request_id = valid_request_id(incoming) or valid_request_id(task_id) or (task_id or "")[:64]
+    _tokens[task_id] = (request_id_var.set(request_id), bind_log_ids(celery_task=getattr(task, "name", "")))
+
+
+@signals.task_postrun.connect(weak=False)
+def _unbind_request_id(task_id: str = "", **_: Any) -> None:
+    tokens = _tokens.pop(task_id, None)
+    if tokens is None:
+        return
+    id_token, ids_token = tokens
+    try:
+        reset_log_ids(ids_token)
+        request_id_var.reset(id_token)
+    except ValueError:  # a token from another context (pool quirks): just clear
+        request_id_var.set("")
