@@ -45,3 +45,24 @@ def operator(django_user_model):
 def staff_client(client, operator):
     client.force_login(operator)
     return client
+
+
+@pytest.fixture
+def celery_worker_factory(transactional_db):
+    """Start real Celery workers (Redis broker, test database): ``celery_worker_factory(extra_env)``."""
+    from contextlib import ExitStack
+
+    from opscore_project.testing import running_celery_worker
+
+    with ExitStack() as stack:
+
+        def start(extra_env: dict[str, str] | None = None, **kwargs):
+            return stack.enter_context(running_celery_worker(extra_env, **kwargs))
+
+        yield start
+
+
+@pytest.fixture
+def celery_worker(celery_worker_factory):
+    """One real Celery worker with the default settings."""
+    return celery_worker_factory()

@@ -13,7 +13,7 @@ AGENT_DEREGISTERED = "agent.deregistered"
 AGENT_STATE_CHANGED = "agent.state_changed"  # current state differs from the previous one
 
 # AgentKit bridge
-SYNC_RUN = "sync.run"  # one polling sync; context: {"outcome": "ok"|"failed", "created", "updated", ...}
+SYNC_RUN = "sync.run"  # a polling sync that changed something or changed outcome; context.outcome
 WEBHOOK_RECEIVED = "webhook.received"
 WEBHOOK_REJECTED = "webhook.rejected"
 
@@ -26,7 +26,8 @@ SESSION_RETRIED = "session.retried"
 
 # Task runs
 TASK_DISPATCHED = "task.dispatched"
-TASK_DISPATCH_FAILED = "task.dispatch_failed"  # one failed dispatch attempt (HTTP to AgentKit)
+TASK_DISPATCH_ATTEMPT = "task.dispatch_attempt"  # one POST /run attempt (agentkit_bridge); context.outcome
+TASK_DISPATCH_FAILED = "task.dispatch_failed"  # dispatch failed for good (no more retries)
 TASK_RUNNING = "task.running"
 TASK_COMPLETED = "task.completed"
 TASK_FAILED = "task.failed"
@@ -52,6 +53,7 @@ ALL_EVENT_TYPES: tuple[str, ...] = (
     SESSION_CANCELLED,
     SESSION_RETRIED,
     TASK_DISPATCHED,
+    TASK_DISPATCH_ATTEMPT,
     TASK_DISPATCH_FAILED,
     TASK_RUNNING,
     TASK_COMPLETED,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -21,7 +21,6 @@ from prometheus_client.registry import Collector
 
 from opscore_project.authn.authentication import authenticate_bearer_key, bearer_key_from_header
 from opscore_project.errors import json_error
-from opscore_project.observability import events
 from opscore_project.observability.models import MetricCounter
 from opscore_project.observability.oplog import TASK_DURATION_BUCKETS
 from opscore_project.observability.selectors import state_reports_last_minute
@@ -73,6 +72,41 @@ class OpsCoreCollector(Collector):
 
         yield from self._counters()
 
+    def _bridge(self) -> Iterator[Metric]:
+        """Dispatch attempts (append-only ``DispatchAttempt`` rows) and polling syncs (``SyncRun`` rows, which the
+        bridge prunes: hence gauges of the retained runs plus the time of the last run per outcome)."""
+        attempts = CounterMetricFamily(
+            "opscore_dispatch_attempts", "Task dispatch attempts to AgentKit, by outcome.", labels=["outcome"]
+        )
+        failures = CounterMetricFamily(
+            "opscore_dispatch_failures", "Dispatch attempts that failed (retrying or failed for good)."
+        )
+        failed = 0
+        dispatch_attempt = _model("agentkit_bridge", "DispatchAttempt")
+        if dispatch_attempt is not None:
+            for row in dispatch_attempt.objects.values("outcome").annotate(n=Count("pk")).order_by("outcome"):
+                attempts.add_metric([row["outcome"]], row["n"])
+                if row["outcome"] != "accepted":
+                    failed += row["n"]
+        failures.add_metric([], failed)
+        yield attempts
+        yield failures
+
+        runs = GaugeMetricFamily(
+            "opscore_sync_runs_retained", "AgentKit polling syncs still on record, by outcome.", labels=["outcome"]
+        )
+        last = GaugeMetricFamily(
+            "opscore_sync_last_run_timestamp_seconds", "Start of the latest sync with this outcome.", labels=["outcome"]
+        )
+        sync_run = _model("agentkit_bridge", "SyncRun")
+        if sync_run is not None:
+            rows = sync_run.objects.values("outcome").annotate(n=Count("pk"), last=Max("started_at"))
+            for row in rows.order_by("outcome"):
+                runs.add_metric([row["outcome"]], row["n"])
+                last.add_metric([row["outcome"]], row["last"].timestamp())
+        yield runs
+        yield last
+
     def _counters(self) -> Iterator[Metric]:
         counters: dict[str, dict[str, float]] = defaultdict(dict)
         for counter in MetricCounter.objects.all():
@@ -84,26 +118,11 @@ class OpsCoreCollector(Collector):
         events_total = CounterMetricFamily(
             "opscore_operation_events", "Operation-log events recorded, by type and level.", labels=["type", "level"]
         )
-        dispatched = failed = 0.0
         for key, value in sorted(counters["operation_events_total"].items()):
             labels = labels_of(key)
             events_total.add_metric([labels.get("type", ""), labels.get("level", "")], value)
-            if labels.get("type") in (events.TASK_DISPATCHED, events.TASK_DISPATCH_FAILED):
-                dispatched += value
-            if labels.get("type") == events.TASK_DISPATCH_FAILED:
-                failed += value
         yield events_total
-        attempts = CounterMetricFamily("opscore_dispatch_attempts", "Task dispatch attempts to AgentKit agents.")
-        attempts.add_metric([], dispatched)
-        yield attempts
-        failures = CounterMetricFamily("opscore_dispatch_failures", "Task dispatch attempts that failed.")
-        failures.add_metric([], failed)
-        yield failures
-
-        sync = CounterMetricFamily("opscore_sync_runs", "AgentKit polling sync runs by outcome.", labels=["outcome"])
-        for key, value in sorted(counters["sync_runs_total"].items()):
-            sync.add_metric([labels_of(key).get("outcome", "")], value)
-        yield sync
+        yield from self._bridge()
 
         histogram = HistogramMetricFamily(
             "opscore_task_duration_seconds", "Run time of finished task runs.", labels=["status"]

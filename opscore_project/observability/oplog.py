@@ -79,10 +79,8 @@ def _labels(**labels: str) -> str:
 def counter_increments(operation: str, level: str, context: dict[str, Any]) -> list[tuple[str, str, float]]:
     """The ``(counter, labels, amount)`` rows one event adds to."""
     rows: list[tuple[str, str, float]] = [("operation_events_total", _labels(type=operation, level=level), 1)]
-    if operation == events.SYNC_RUN:
-        rows.append(("sync_runs_total", _labels(outcome=str(context.get("outcome") or "ok")), 1))
     status = _TASK_ENDINGS.get(operation)
-    duration_ms = context.get("duration_ms")
+    duration_ms = context.get("duration_ms", context.get("durationMs"))
     if status and isinstance(duration_ms, (int, float)) and duration_ms >= 0:
         seconds = duration_ms / 1000
         bucket = next((str(le) for le in TASK_DURATION_BUCKETS if seconds <= le), "+Inf")

@@ -81,6 +81,16 @@ _TASK_END_TYPES = (events.TASK_COMPLETED, events.TASK_FAILED, events.TASK_TIMED_
 _FAILED_TYPES = (events.TASK_FAILED, events.TASK_TIMED_OUT)
 
 
+def ctx(context: Any, key: str, default: Any = None) -> Any:
+    """``context[key]`` accepting both snake_case and camelCase keys (the bridge writes camelCase)."""
+    if not isinstance(context, dict):
+        return default
+    if key in context:
+        return context[key]
+    head, *rest = key.split("_")
+    return context.get(head + "".join(part.title() for part in rest), default)
+
+
 def _percentile(sorted_values: list[float], fraction: float) -> float | None:
     if not sorted_values:
         return None
@@ -140,11 +150,10 @@ def task_aggregates(*, since: datetime, until: datetime | None = None, limit: in
         if until:
             queryset = queryset.filter(created_at__lt=until)
         for event_type, agent_id, context in queryset.values_list("event_type", "agent_id", "context")[:limit]:
-            context = context if isinstance(context, dict) else {}
-            duration = context.get("duration_ms")
+            duration = ctx(context, "duration_ms")
             duration = float(duration) if isinstance(duration, (int, float)) else None
             failed = event_type in _FAILED_TYPES
-            rows_by_workflow.append((str(context.get("workflow_id") or ""), duration, failed))
+            rows_by_workflow.append((str(ctx(context, "workflow_id") or ""), duration, failed))
             rows_by_agent.append((agent_id, duration, failed))
     return {
         "source": source,
@@ -276,7 +285,7 @@ def _timeline_from_events(session_id: str, session_events: list[OperationEvent])
     }
     for event in session_events:
         context = event.context if isinstance(event.context, dict) else {}
-        session["workflow_id"] = session["workflow_id"] or str(context.get("workflow_id") or "")
+        session["workflow_id"] = session["workflow_id"] or str(ctx(context, "workflow_id") or "")
         session["agent_id"] = session["agent_id"] or (event.agent_id if event.event_type.startswith("session.") else "")
         if event.event_type == events.SESSION_STARTED:
             session["started_at"] = event.created_at
@@ -290,8 +299,8 @@ def _timeline_from_events(session_id: str, session_events: list[OperationEvent])
             event.task_id,
             {
                 "task_run_id": event.task_id,
-                "task_id": str(context.get("task") or context.get("task_id") or event.task_id),
-                "attempt": context.get("attempt", 1),
+                "task_id": str(context.get("task") or ctx(context, "task_id") or event.task_id),
+                "attempt": ctx(context, "attempt", 1),
                 "status": "pending",
                 "agent_id": event.agent_id,
                 "error": "",
@@ -312,8 +321,9 @@ def _timeline_from_events(session_id: str, session_events: list[OperationEvent])
         elif event.event_type in ending_status:
             task["ended_at"], task["status"] = event.created_at, ending_status[event.event_type]
             task["error"] = str(context.get("error") or "")
-            if task["started_at"] is None and isinstance(context.get("duration_ms"), (int, float)):
-                task["started_at"] = event.created_at - timedelta(milliseconds=context["duration_ms"])
+            duration = ctx(context, "duration_ms")
+            if task["started_at"] is None and isinstance(duration, (int, float)):
+                task["started_at"] = event.created_at - timedelta(milliseconds=duration)
     return {"session_id": session_id, "source": "events", "session": session, "tasks": list(tasks.values())}
 
 

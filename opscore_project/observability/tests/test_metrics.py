@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from agentkit_bridge.models import DispatchAttempt, SyncRun
 from lifecycle import services as lifecycle_services
 from lifecycle.models import Agent
 from opscore_project.observability import events
@@ -46,16 +47,23 @@ def test_metrics_expose_the_listed_series_with_correct_values(api_client, django
         lifecycle_services.agent_state_report(agent_id=f"a{index}", state=state, details={}, reported_at=now)
     lifecycle_services.agent_state_report(agent_id="a0", state="idle", details={}, reported_at=now + timedelta(1))
     Agent.objects.create(agent_id="silent", source="webhook")
+    for ref, attempt, outcome in [
+        ("r1", 1, "accepted"),
+        ("r2", 1, "retrying"),
+        ("r2", 2, "failed"),
+        ("r3", 1, "accepted"),
+    ]:
+        DispatchAttempt.objects.create(dispatch_ref=ref, agent_id="a1", attempt=attempt, outcome=outcome)
+    last_ok = now - timedelta(seconds=30)
+    SyncRun.objects.create(outcome="success", started_at=last_ok - timedelta(seconds=30))
+    SyncRun.objects.create(outcome="success", started_at=last_ok)
+    SyncRun.objects.create(outcome="failed", started_at=now - timedelta(seconds=90), error="timeout")
     with django_capture_on_commit_callbacks(execute=True):
         log_operation(events.TASK_DISPATCHED, task_id="t1")
-        log_operation(events.TASK_DISPATCH_FAILED, task_id="t2", level="warning")
         log_operation(events.TASK_DISPATCHED, task_id="t2")
         log_operation(events.TASK_COMPLETED, {"duration_ms": 300}, task_id="t1")
         log_operation(events.TASK_COMPLETED, {"duration_ms": 4000}, task_id="t2")
         log_operation(events.TASK_FAILED, {"duration_ms": 50}, task_id="t3", level="error")
-        log_operation(events.SYNC_RUN, {"outcome": "ok"})
-        log_operation(events.SYNC_RUN, {"outcome": "ok"})
-        log_operation(events.SYNC_RUN, {"outcome": "failed"}, level="warning")
 
     response = api_client.get("/metrics")
     assert response.status_code == 200
@@ -67,10 +75,15 @@ def test_metrics_expose_the_listed_series_with_correct_values(api_client, django
     assert sample(text, "opscore_agents", state="unknown") == 1
     assert sample(text, "opscore_agents_registered") == 5
     assert sample(text, "opscore_state_reports_last_minute") == 5
-    assert sample(text, "opscore_dispatch_attempts_total") == 3
-    assert sample(text, "opscore_dispatch_failures_total") == 1
-    assert sample(text, "opscore_sync_runs_total", outcome="ok") == 2
-    assert sample(text, "opscore_sync_runs_total", outcome="failed") == 1
+    assert sample(text, "opscore_dispatch_attempts_total", outcome="accepted") == 2
+    assert sample(text, "opscore_dispatch_attempts_total", outcome="retrying") == 1
+    assert sample(text, "opscore_dispatch_attempts_total", outcome="failed") == 1
+    assert sample(text, "opscore_dispatch_failures_total") == 2
+    assert sample(text, "opscore_sync_runs_retained", outcome="success") == 2
+    assert sample(text, "opscore_sync_runs_retained", outcome="failed") == 1
+    assert sample(text, "opscore_sync_last_run_timestamp_seconds", outcome="success") == pytest.approx(
+        last_ok.timestamp()
+    )
     assert sample(text, "opscore_task_duration_seconds_bucket", status="completed", le="0.25") == 0
     assert sample(text, "opscore_task_duration_seconds_bucket", status="completed", le="0.5") == 1
     assert sample(text, "opscore_task_duration_seconds_bucket", status="completed", le="5.0") == 2

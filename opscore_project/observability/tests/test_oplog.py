@@ -44,6 +44,6 @@ def test_counters_are_incremented_after_commit(django_capture_on_commit_callback
     assert values[("task_duration_seconds_sum", "status=completed")] == pytest.approx(0.7)
 
 
-def test_counter_rows_for_a_sync_run():
-    rows = counter_increments(events.SYNC_RUN, "warning", {"outcome": "failed"})
-    assert ("sync_runs_total", "outcome=failed", 1) in rows
+def test_counter_rows_accept_camel_case_durations():
+    rows = counter_increments(events.TASK_FAILED, "error", {"durationMs": 20})
+    assert ("task_duration_seconds_bucket", "le=0.05,status=failed", 1) in rows
