@@ -353,14 +353,15 @@ def _timeline_from_task_runs(session_id: str) -> dict[str, Any] | None:
     }
     tasks = []
     for run in task_run_model.objects.filter(session=session_obj).order_by("created_at", "pk"):
-        agent = getattr(run, "agent", None)
+        agent = getattr(run, "agent", None)  # a ForeignKey to lifecycle.Agent, or a plain agent_id column
+        agent_id = getattr(agent, "agent_id", None) if agent is not None else getattr(run, "agent_id", "")
         tasks.append(
             {
                 "task_run_id": str(getattr(run, "task_run_id", run.pk)),
                 "task_id": str(getattr(run, "task_id", "")),
                 "attempt": getattr(run, "attempt", 1),
                 "status": str(getattr(run, "status", "")),
-                "agent_id": str(getattr(agent, "agent_id", agent or "") or ""),
+                "agent_id": str(agent_id or ""),
                 "error": str(getattr(run, "error", "") or ""),
                 "created_at": run.created_at,
                 "ready_at": getattr(run, "ready_at", None),
