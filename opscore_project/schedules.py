@@ -29,6 +29,13 @@ def default_schedules() -> list[PeriodicTaskSpec]:
             expires_seconds=settings.AGENTKIT_POLL_INTERVAL,
         ),
         PeriodicTaskSpec(
+            name="Workflow sweep",
+            task="workflows.tasks.sweep",
+            every_seconds=settings.OPSCORE_WORKFLOW_SWEEP_SECONDS,
+            description="Times out overdue task runs, fails runs past their queue timeout, dispatches waiting runs.",
+            expires_seconds=settings.OPSCORE_WORKFLOW_SWEEP_SECONDS,
+        ),
+        PeriodicTaskSpec(
             name="Operation log retention",
             task="opscore_project.observability.tasks.purge_old_events",
             every_seconds=3600,

@@ -23,7 +23,7 @@ from opscore_project.authn.authentication import authenticate_bearer_key, bearer
 from opscore_project.errors import json_error
 from opscore_project.observability.models import MetricCounter
 from opscore_project.observability.oplog import TASK_DURATION_BUCKETS
-from opscore_project.observability.selectors import state_reports_last_minute
+from opscore_project.observability.selectors import state_reports_last_minute, task_duration_histogram
 
 
 def _model(app_label: str, name: str):
@@ -51,7 +51,7 @@ class OpsCoreCollector(Collector):
         yield registered
 
         for model_name, metric, help_text in (
-            ("Session", "opscore_sessions", "Workflow sessions by status."),
+            ("WorkflowSession", "opscore_sessions", "Workflow sessions by status."),
             ("TaskRun", "opscore_task_runs", "Task runs by status."),
         ):
             family = GaugeMetricFamily(metric, help_text, labels=["status"])
@@ -125,8 +125,19 @@ class OpsCoreCollector(Collector):
         yield from self._bridge()
 
         histogram = HistogramMetricFamily(
-            "opscore_task_duration_seconds", "Run time of finished task runs.", labels=["status"]
+            "opscore_task_duration_seconds", "Run time of finished task runs, by final status.", labels=["status"]
         )
+        from_runs = task_duration_histogram(TASK_DURATION_BUCKETS)
+        if from_runs is not None:
+            # The engine's task runs are the truth (run time = ended_at - started/accepted/dispatched).
+            for status, data in from_runs.items():
+                labels = [*(str(le) for le in TASK_DURATION_BUCKETS), "+Inf"]
+                histogram.add_metric(
+                    [status], list(zip(labels, [*data["buckets"], data["count"]], strict=True)), data["sum"]
+                )
+            yield histogram
+            return
+        # Without the engine: from the duration_ms of task-ending events (counted by log_operation).
         bucket_counts: dict[str, dict[str, float]] = defaultdict(dict)
         for key, value in counters["task_duration_seconds_bucket"].items():
             labels = labels_of(key)

@@ -163,26 +163,23 @@ def task_aggregates(*, since: datetime, until: datetime | None = None, limit: in
 
 
 def _task_run_rows(task_run, since: datetime, until: datetime | None, limit: int):
-    """Rows from the engine's TaskRun model (duration = ended_at - started_at)."""
+    """Rows from the engine's TaskRun model: run time = ended_at - (started_at or accepted_at or dispatched_at)."""
     failed_statuses = {"failed", "timed_out"}
-    queryset = task_run.objects.filter(ended_at__isnull=False, ended_at__gte=since)
+    queryset = task_run.objects.filter(
+        ended_at__isnull=False, ended_at__gte=since, status__in=["completed", "failed", "timed_out"]
+    )
     if until:
         queryset = queryset.filter(ended_at__lt=until)
-    fields = [f.name for f in task_run._meta.get_fields()]
-    workflow_path = "session__workflow_id" if "session" in fields else None
-    agent_path = "agent__agent_id" if "agent" in fields else None
-    values = ["status", "started_at", "ended_at"]
-    for path in (workflow_path, agent_path):
-        if path:
-            values.append(path)
+    values = queryset.values_list(
+        "status", "started_at", "accepted_at", "dispatched_at", "ended_at", "session__workflow_id", "agent__agent_id"
+    )
     by_workflow, by_agent = [], []
-    for row in queryset.values(*values)[:limit]:
-        duration = None
-        if row.get("started_at") and row.get("ended_at"):
-            duration = (row["ended_at"] - row["started_at"]).total_seconds() * 1000
-        failed = row["status"] in failed_statuses
-        by_workflow.append((str(row.get(workflow_path) or "") if workflow_path else "", duration, failed))
-        by_agent.append((str(row.get(agent_path) or "") if agent_path else "", duration, failed))
+    for status, started, accepted, dispatched, ended, workflow_id, agent_id in values[:limit]:
+        begin = started or accepted or dispatched
+        duration = (ended - begin).total_seconds() * 1000 if begin else None
+        failed = status in failed_statuses
+        by_workflow.append((str(workflow_id or ""), duration, failed))
+        by_agent.append((str(agent_id or ""), duration, failed))
     return by_workflow, by_agent
 
 
@@ -327,50 +324,91 @@ def _timeline_from_events(session_id: str, session_events: list[OperationEvent])
     return {"session_id": session_id, "source": "events", "session": session, "tasks": list(tasks.values())}
 
 
+def _agent_id_of(obj: Any) -> str:
+    """The AgentKit agent id of a row holding a ForeignKey ``agent`` to lifecycle.Agent (or a plain column)."""
+    agent = getattr(obj, "agent", None)
+    if agent is not None:
+        return str(getattr(agent, "agent_id", agent) or "")
+    return str(getattr(obj, "agent_id", "") or "")
+
+
 def _timeline_from_task_runs(session_id: str) -> dict[str, Any] | None:
-    """The timeline from the workflow engine's models, once they exist (``workflows.Session``/``TaskRun``)."""
+    """The timeline from the workflow engine's models (``workflows.WorkflowSession`` / ``TaskRun``)."""
     from django.apps import apps
+    from django.core.exceptions import ValidationError
 
     try:
-        session_model = apps.get_model("workflows", "Session")
+        session_model = apps.get_model("workflows", "WorkflowSession")
         task_run_model = apps.get_model("workflows", "TaskRun")
     except LookupError:
         return None
-    lookup = "session_id" if any(f.name == "session_id" for f in session_model._meta.fields) else "pk"
     try:
-        session_obj = session_model.objects.filter(**{lookup: session_id}).first()
-    except (ValueError, TypeError):
+        session_obj = session_model.objects.select_related("agent").filter(pk=session_id).first()
+    except (ValueError, TypeError, ValidationError):  # not a UUID: not an engine session
         return None
     if session_obj is None:
         return None
     session = {
         "workflow_id": str(getattr(session_obj, "workflow_id", "") or ""),
-        "status": str(getattr(session_obj, "status", "")),
-        "agent_id": str(getattr(session_obj, "agent_id", "") or ""),
-        "started_at": getattr(session_obj, "started_at", None) or getattr(session_obj, "created_at", None),
-        "ended_at": getattr(session_obj, "ended_at", None),
-        "error": str(getattr(session_obj, "error", "") or ""),
+        "status": str(session_obj.status),
+        "agent_id": _agent_id_of(session_obj),
+        "started_at": session_obj.started_at or session_obj.created_at,
+        "ended_at": session_obj.ended_at,
+        "error": str(session_obj.error or ""),
     }
     tasks = []
-    for run in task_run_model.objects.filter(session=session_obj).order_by("created_at", "pk"):
-        agent = getattr(run, "agent", None)  # a ForeignKey to lifecycle.Agent, or a plain agent_id column
-        agent_id = getattr(agent, "agent_id", None) if agent is not None else getattr(run, "agent_id", "")
+    runs = task_run_model.objects.filter(session=session_obj).select_related("agent").order_by("created_at", "pk")
+    for run in runs:
         tasks.append(
             {
-                "task_run_id": str(getattr(run, "task_run_id", run.pk)),
-                "task_id": str(getattr(run, "task_id", "")),
-                "attempt": getattr(run, "attempt", 1),
-                "status": str(getattr(run, "status", "")),
-                "agent_id": str(agent_id or ""),
-                "error": str(getattr(run, "error", "") or ""),
+                "task_run_id": str(run.pk),
+                "task_id": str(run.task_id),
+                "attempt": run.attempt,
+                "status": str(run.status),
+                "agent_id": _agent_id_of(run),
+                "error": str(run.error or ""),
                 "created_at": run.created_at,
-                "ready_at": getattr(run, "ready_at", None),
-                "dispatched_at": getattr(run, "dispatched_at", None),
-                "started_at": getattr(run, "started_at", None) or getattr(run, "accepted_at", None),
-                "ended_at": getattr(run, "ended_at", None),
+                "ready_at": run.ready_at,
+                "dispatched_at": run.dispatched_at,
+                # Running from the agent's "active" report; AgentKit's 202 when that report never came.
+                "started_at": run.started_at or run.accepted_at,
+                "ended_at": run.ended_at,
             }
         )
     return {"session_id": session_id, "source": "task_runs", "session": session, "tasks": tasks}
+
+
+def task_duration_histogram(buckets: tuple[float, ...]) -> dict[str, dict[str, Any]] | None:
+    """Per finished status: cumulative bucket counts, count and sum (seconds) of task run times, computed from
+    the engine's task runs in one grouped query; None when the engine is not installed."""
+    from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
+    from django.db.models.functions import Coalesce
+
+    task_run = _task_run_model()
+    if task_run is None:
+        return None
+    duration = ExpressionWrapper(
+        F("ended_at") - Coalesce("started_at", "accepted_at", "dispatched_at"), output_field=DurationField()
+    )
+    aggregates: dict[str, Any] = {
+        f"le_{index}": Count("pk", filter=Q(run_time__lte=timedelta(seconds=le))) for index, le in enumerate(buckets)
+    }
+    aggregates.update(n=Count("pk", filter=Q(run_time__isnull=False)), total=Sum("run_time"))
+    rows = (
+        task_run.objects.filter(ended_at__isnull=False, status__in=["completed", "failed", "timed_out"])
+        .annotate(run_time=duration)
+        .values("status")
+        .annotate(**aggregates)
+        .order_by("status")
+    )
+    result: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        result[row["status"]] = {
+            "buckets": [row[f"le_{index}"] for index in range(len(buckets))],
+            "count": row["n"],
+            "sum": row["total"].total_seconds() if row["total"] else 0.0,
+        }
+    return result
 
 
 def state_reports_last_minute(now: datetime | None = None) -> int:

@@ -68,6 +68,7 @@ def login(browser, live_server, operator) -> None:
     browser.find_element(By.NAME, "username").send_keys(operator.username)
     browser.find_element(By.NAME, "password").send_keys("operator-pass-123")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait_for(browser, lambda d: "/admin/login/" not in d.current_url)
 
 
 def wait_for(browser, condition, timeout: float = 15):

@@ -44,7 +44,9 @@ def test_the_timeline_puts_parallel_branches_on_separate_rows():
     assert 0 <= tasks["fetch"]["run_left_pct"] < tasks["summarise"]["run_left_pct"] < 100
 
 
-def test_aggregates_per_workflow_and_agent():
+def test_aggregates_per_workflow_and_agent_from_events(monkeypatch):
+    """Without the engine's task runs (embedded deployments of old data), the events' durations are used."""
+    monkeypatch.setattr(selectors, "_task_run_model", lambda: None)
     from datetime import timedelta
 
     from django.utils import timezone
@@ -52,6 +54,7 @@ def test_aggregates_per_workflow_and_agent():
     run_workflow("sess-44")
     run_workflow("sess-45")
     aggregates = selectors.task_aggregates(since=timezone.now() - timedelta(hours=1))
+    assert aggregates["source"] == "events"
     (workflow,) = aggregates["by_workflow"]
     assert workflow["key"] == "wf-report" and workflow["count"] == 6 and workflow["failures"] == 2
     assert workflow["failure_rate"] == pytest.approx(1 / 3)
