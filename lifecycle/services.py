@@ -119,8 +119,9 @@ def _fetchone_prepared(sql: str, params: dict[str, Any]) -> tuple:
     """Run the hot statement as a server-side prepared statement on Django's connection.
 
     Django binds parameters client-side, so Postgres would plan this five-CTE statement on every report; planning
-    costs more than executing it. psycopg prepares it once per connection (``prepare=True``) and Postgres reuses the
-    plan. Errors are wrapped like Django's own (IntegrityError, OperationalError, …).
+    costs more than executing it. psycopg prepares it once per connection (``prepare=True``; settings give the
+    connection a ``prepare_threshold`` so this is allowed) and Postgres reuses the plan. Errors are wrapped like
+    Django's own (IntegrityError, OperationalError, …).
     """
     import psycopg
 

@@ -3,6 +3,8 @@ enqueued it (or the task id when it was not started by a request: beat, retries 
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import signals
@@ -13,9 +15,10 @@ from opscore_project.observability.context import (
     reset_log_ids,
     valid_request_id,
 )
+from opscore_project.observability.tracing import record_span
 
 HEADER = "opscore_request_id"
-_tokens: dict[str, tuple[Any, Any]] = {}
+_tokens: dict[str, tuple[Any, Any, datetime, float]] = {}
 
 
 @signals.before_task_publish.connect(weak=False)
@@ -29,15 +32,28 @@ def _add_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
 def _bind_request_id(task_id: str = "", task: Any = None, **_: Any) -> None:
     incoming = getattr(getattr(task, "request", None), HEADER, None) if task is not None else None
     request_id = valid_request_id(incoming) or valid_request_id(task_id) or (task_id or "")[:64]
-    _tokens[task_id] = (request_id_var.set(request_id), bind_log_ids(celery_task=getattr(task, "name", "")))
+    _tokens[task_id] = (
+        request_id_var.set(request_id),
+        bind_log_ids(celery_task=getattr(task, "name", "")),
+        datetime.now(tz=UTC),
+        time.perf_counter(),
+    )
 
 
 @signals.task_postrun.connect(weak=False)
-def _unbind_request_id(task_id: str = "", **_: Any) -> None:
+def _unbind_request_id(task_id: str = "", task: Any = None, state: str | None = None, **_: Any) -> None:
     tokens = _tokens.pop(task_id, None)
     if tokens is None:
         return
-    id_token, ids_token = tokens
+    id_token, ids_token, started_at, started = tokens
+    # One span per task execution, with the ids still bound (request id of the enqueuing request).
+    record_span(
+        f"celery.{getattr(task, 'name', 'task')}",
+        start=started_at,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        status="ok" if state in (None, "SUCCESS") else str(state).lower(),
+        celery_task_id=task_id,
+    )
     try:
         reset_log_ids(ids_token)
         request_id_var.reset(id_token)

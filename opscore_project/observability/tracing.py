@@ -149,3 +149,20 @@ def end_trace(
     span.ids.update({k: str(v) for k, v in ids.items() if v not in (None, "")})
     _emit(span)
     return span
+
+
+def record_span(
+    name: str, *, start: datetime, duration_ms: float, status: str = "ok", trace_id: str = "", **ids: Any
+) -> Span:
+    """Log a span measured elsewhere (e.g. a Celery task, timed by its prerun/postrun signals)."""
+    span = Span(
+        trace_id=trace_id or uuid.uuid4().hex,
+        span_id=_new_span_id(),
+        name=name,
+        start=start,
+        ids={k: str(v) for k, v in ids.items() if v not in (None, "")},
+        duration_ms=round(duration_ms, 3),
+        status=status,
+    )
+    _emit(span)
+    return span

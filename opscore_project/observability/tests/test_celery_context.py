@@ -4,7 +4,7 @@ from opscore_project.observability import celery_signals
 from opscore_project.observability.context import get_log_ids, get_request_id, request_id_var
 
 
-def test_the_request_id_travels_with_an_enqueued_task():
+def test_the_request_id_travels_with_an_enqueued_task(json_logs):
     headers: dict = {}
     token = request_id_var.set("req-enqueue-001")
     try:
@@ -19,8 +19,12 @@ def test_the_request_id_travels_with_an_enqueued_task():
     celery_signals._bind_request_id(task_id="c0ffee00-1111-2222-3333-444455556666", task=task)
     assert get_request_id() == "req-enqueue-001"
     assert get_log_ids()["celery_task"] == "workflows.tasks.dispatch"
-    celery_signals._unbind_request_id(task_id="c0ffee00-1111-2222-3333-444455556666")
+    celery_signals._unbind_request_id(task_id="c0ffee00-1111-2222-3333-444455556666", task=task, state="SUCCESS")
     assert get_request_id() == ""
+    (span,) = json_logs.find(logger="opscore.trace")
+    assert span["span"]["name"] == "celery.workflows.tasks.dispatch" and span["span"]["status"] == "ok"
+    assert span["request_id"] == "req-enqueue-001"
+    assert span["celery_task_id"] == "c0ffee00-1111-2222-3333-444455556666"
 
 
 def test_a_task_without_a_request_uses_its_own_id():
