@@ -115,22 +115,6 @@ def agent_state_report(
     return result
 
 
-def _fetchone_prepared(sql: str, params: dict[str, Any]) -> tuple:
-    """Run the hot statement as a server-side prepared statement on Django's connection.
-
-    Django binds parameters client-side, so Postgres would plan this five-CTE statement on every report; planning
-    costs more than executing it. psycopg prepares it once per connection (``prepare=True``; settings give the
-    connection a ``prepare_threshold`` so this is allowed) and Postgres reuses the plan. Errors are wrapped like
-    Django's own (IntegrityError, OperationalError, …).
-    """
-    import psycopg
-
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchone()
-
-
 def _state_report_postgres(
     agent_id: str, state: str, details: dict[str, Any], reported_at: datetime, now: datetime
 ) -> StateReportResult:
@@ -142,7 +126,9 @@ def _state_report_postgres(
         "now": now,
         "request_id": get_request_id(),
     }
-    pk, created, assigned_task, became_current, stored, previous_state = _fetchone_prepared(_STATE_REPORT_SQL, params)
+    with connection.cursor() as cursor:
+        cursor.execute(_STATE_REPORT_SQL, params)
+        pk, created, assigned_task, became_current, stored, previous_state = cursor.fetchone()
     return StateReportResult(
         agent_pk=pk,
         agent_id=agent_id,
