@@ -147,9 +147,7 @@ def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
 def run_python(env: dict[str, str], code: str) -> str:
     """Run Django code in a fresh process with this environment (django.setup() done)."""
     prelude = "import django\ndjango.setup()\n"
-    result = subprocess.run(
-        [PYTHON, "-c", prelude + code], cwd=BASE_DIR, env=env, capture_output=True, text=True
-    )
+    result = subprocess.run([PYTHON, "-c", prelude + code], cwd=BASE_DIR, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"helper failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
@@ -283,3 +281,35 @@ def run_wrk(
 def postgres_url_parts(url: str) -> tuple[str, str]:
     parsed = urlparse(url)
     return parsed._replace(path="").geturl(), parsed.path.lstrip("/")
+
+
+# --- other load on the machine -------------------------------------------------------------------------------
+def _cpu_times() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields[:8]), idle
+
+
+def busy_fraction(seconds: float = 1.0) -> float:
+    """Share of all cores busy over ``seconds`` (0..1)."""
+    total0, idle0 = _cpu_times()
+    time.sleep(seconds)
+    total1, idle1 = _cpu_times()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_for_quiet_machine(limit: float = 0.15, max_wait: float | None = None) -> float:
+    """Wait until other processes leave the cores mostly idle (the benchmarks share 2 cores with them).
+
+    Returns the last busy fraction seen; gives up after BENCH_QUIET_WAIT seconds (default 180).
+    """
+    max_wait = float(os.environ.get("BENCH_QUIET_WAIT", "180")) if max_wait is None else max_wait
+    deadline = time.monotonic() + max_wait
+    busy = busy_fraction()
+    announced = False
+    while busy > limit and time.monotonic() < deadline:
+        if not announced:
+            say(f"waiting for the machine to be quiet ({busy:.0%} busy; up to {max_wait:.0f}s)")
+            announced = True
+        busy = busy_fraction(2.0)
+    return busy

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _harness as h  # noqa: E402
+import _harness as h
 
 DB_NAME = "opscore_bench_state"
 AGENTS = 1000
@@ -51,9 +51,7 @@ def wrk(url: str, mode: str, api_key: str, duration: int, base_us: int) -> dict:
     )
     seconds = figures["duration_us"] / 1e6
     figures["rps"] = figures["requests"] / seconds
-    figures["socket_errors"] = sum(
-        figures[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
-    )
+    figures["socket_errors"] = sum(figures[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
     return figures
 
 
@@ -124,8 +122,10 @@ def main() -> int:
     web_peak = max(rss) if rss else 0.0
 
     print()
-    print(f"== bench-state (commit {commit}; {os.cpu_count()} cores; wrk -t{WRK_THREADS} -c{CONNECTIONS} "
-          f"-d{DURATION}s; server alive at end: {alive}) ==")
+    print(
+        f"== bench-state (commit {commit}; {os.cpu_count()} cores; wrk -t{WRK_THREADS} -c{CONNECTIONS} "
+        f"-d{DURATION}s; server alive at end: {alive}) =="
+    )
     print(line("bare POST", bare))
     print(line("state report", state))
     print(f"state/bare ratio        {ratio:.2f}")
@@ -137,13 +137,21 @@ def main() -> int:
     print(f"web workers peak RSS    {', '.join(f'{m:.1f}' for m in rss)} MB (VmHWM)")
     checks = [
         ("state reports req/s", f">= {TARGETS['rps']:.0f}", f"{state['rps']:.0f}", state["rps"] >= TARGETS["rps"]),
-        ("p99 latency", f"<= {TARGETS['p99_ms']:.0f} ms", f"{state['p99_us'] / 1000:.1f} ms",
-         state["p99_us"] / 1000 <= TARGETS["p99_ms"]),
+        (
+            "p99 latency",
+            f"<= {TARGETS['p99_ms']:.0f} ms",
+            f"{state['p99_us'] / 1000:.1f} ms",
+            state["p99_us"] / 1000 <= TARGETS["p99_ms"],
+        ),
         ("errors (non-2xx + socket)", "0", str(errors), errors == 0),
         ("state/bare ratio", f">= {TARGETS['ratio']}", f"{ratio:.2f}", ratio >= TARGETS["ratio"]),
         ("every 2xx in the database", "yes", "yes" if durable else "no", durable),
-        ("web worker peak RSS", f"<= {TARGETS['web_rss_mb']:.0f} MB", f"{web_peak:.1f} MB",
-         0 < web_peak <= TARGETS["web_rss_mb"]),
+        (
+            "web worker peak RSS",
+            f"<= {TARGETS['web_rss_mb']:.0f} MB",
+            f"{web_peak:.1f} MB",
+            0 < web_peak <= TARGETS["web_rss_mb"],
+        ),
     ]
     print()
     print(f"{'figure':<28} {'target':<12} {'measured':<12} result")
@@ -152,8 +160,15 @@ def main() -> int:
     h.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (h.RESULTS_DIR / "bench_state.json").write_text(
         json.dumps(
-            {"commit": commit, "bare": bare, "state": state, "ratio": ratio, "stored": stored,
-             "durable": durable, "web_peak_rss_mb": rss},
+            {
+                "commit": commit,
+                "bare": bare,
+                "state": state,
+                "ratio": ratio,
+                "stored": stored,
+                "durable": durable,
+                "web_peak_rss_mb": rss,
+            },
             indent=2,
         )
     )

@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from lifecycle.hooks import StateReportResult, notify_state_listeners
 from lifecycle.models import Agent, AgentSource, AgentStateRecord
+from opscore_project.lib.db import fetchone_idempotent
 
 # One round trip per report: upsert the agent (the newest timestamp decides the current state), insert the
 # history row unless it is an exact duplicate, and read the previous state from the statement's snapshot.
@@ -86,9 +87,8 @@ def _state_report_postgres(
         "reported_at": reported_at,
         "now": now,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_STATE_REPORT_SQL, params)
-        pk, created, assigned_task, became_current, stored, previous_state = cursor.fetchone()
+    # One round trip, prepared on the server after a few calls; see opscore_project.lib.db.
+    pk, created, assigned_task, became_current, stored, previous_state = fetchone_idempotent(_STATE_REPORT_SQL, params)
     return StateReportResult(
         agent_pk=pk,
         agent_id=agent_id,
