@@ -88,7 +88,11 @@ class AgentStateRecord(models.Model):
             # the per-agent history listing (agent, newest first).
             models.UniqueConstraint(fields=["agent", "reported_at", "state"], name="state_record_unique_report"),
         ]
-        indexes = [models.Index(fields=["received_at"], name="state_record_received_idx")]
+        indexes = [
+            models.Index(fields=["received_at"], name="state_record_received_idx"),
+            # The admin's history list, all agents, newest first.
+            models.Index(fields=["-reported_at", "-id"], name="state_record_reported_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.agent_id} {self.state} @ {self.reported_at.isoformat()}"

@@ -57,14 +57,15 @@ def load_local_env() -> dict[str, str]:
 
 
 def choose_backends(env: dict[str, str]) -> None:
+    embedded = env.get("OPSCORE_EMBEDDED", "").lower() in {"1", "true", "yes"}
     if "DATABASE_URL" not in env:
-        if port_open("127.0.0.1", 5432):
+        if port_open("127.0.0.1", 5432) and not embedded:
             env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/opscore"
         else:
             log("No DATABASE_URL and no Postgres on 127.0.0.1:5432 — embedded mode: SQLite in ./var/")
             env["DATABASE_URL"] = f"sqlite:///{VAR_DIR / 'opscore.sqlite3'}"
     if "REDIS_URL" not in env:
-        if port_open("127.0.0.1", 6379):
+        if port_open("127.0.0.1", 6379) and not embedded:
             env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
         else:
             log("No REDIS_URL and no Redis on 127.0.0.1:6379 — embedded mode: file-based Celery broker in ./var/")
@@ -91,13 +92,18 @@ def manage(env: dict[str, str], *args: str) -> None:
 
 def ensure_admin(env: dict[str, str]) -> None:
     code = (
-        "from django.contrib.auth import get_user_model; U = get_user_model();\n"
-        "import sys\n"
-        "if U.objects.filter(username='admin').exists(): sys.exit(3)\n"
-        "U.objects.create_superuser('admin', 'admin@localhost', sys.argv[1])\n"
+        "import os, sys\n"
+        "from django.contrib.auth import get_user_model\n"
+        "User = get_user_model()\n"
+        "if User.objects.filter(username='admin').exists(): sys.exit(3)\n"
+        "User.objects.create_superuser('admin', 'admin@localhost', os.environ['OPSCORE_NEW_ADMIN_PASSWORD'])\n"
     )
     password = secrets.token_urlsafe(12)
-    result = subprocess.run([PYTHON, "manage.py", "shell", "-c", code, password], cwd=BASE_DIR, env=env)
+    result = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", code],
+        cwd=BASE_DIR,
+        env=dict(env, OPSCORE_NEW_ADMIN_PASSWORD=password),
+    )
     if result.returncode == 0:
         (VAR_DIR / "admin-password.txt").write_text(password + "\n")
         log(f"Created admin account: user 'admin', password '{password}' (saved in var/admin-password.txt)")
@@ -193,7 +199,7 @@ def main() -> int:
             mock_env,
         )
     else:
-        log(f"Using AgentKit at {env.get('AGENTKIT_API_URL')}")
+        log(f"Using AgentKit at {env.get('AGENTKIT_API_URL', 'http://127.0.0.1:8000')} (mock not started)")
     log("Ops-Core:   http://127.0.0.1:8080/admin/   (API docs: http://127.0.0.1:8080/api/docs/)")
     log(f"API key:    {env['OPSCORE_API_KEY']}   (Authorization: Bearer <key>)")
     log("Press Ctrl-C to stop.")

@@ -28,7 +28,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_database_url() -> str:
+def current_database_url() -> str:
     """The URL of the database this test run uses (pytest-django's test_… database)."""
     s = connection.settings_dict
     if s["ENGINE"].endswith("sqlite3"):
@@ -75,7 +75,7 @@ def running_celery_worker(
         {
             "DJANGO_SETTINGS_MODULE": "opscore_project.settings",
             "OPSCORE_TESTING": "true",
-            "DATABASE_URL": test_database_url(),
+            "DATABASE_URL": current_database_url(),
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -1,0 +1,46 @@
+"""The dispatch hook the workflow engine listens on (explicit registration, no Django signals).
+
+The engine registers a listener in its AppConfig.ready(); it is called once a dispatch reaches its final
+outcome (accepted, or failed permanently / retries exhausted), in the Celery worker that made the call.
+After a worker crash a redelivered dispatch re-announces its recorded outcome, so a listener may see the same
+``dispatch_ref`` twice: guard by the task run's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class DispatchOutcome:
+    dispatch_ref: str
+    agent_id: str
+    accepted: bool
+    # "" when accepted, else one of: "agent_unknown" | "rejected" | "unreachable" | "timeout" | "server_error"
+    # | "rate_limited" | "malformed"
+    error_kind: str
+    error: str
+    status_code: int | None
+    attempts: int
+    finished_at: datetime
+
+
+DispatchListener = Callable[[DispatchOutcome], None]
+_dispatch_listeners: list[DispatchListener] = []
+
+
+def register_dispatch_listener(fn: DispatchListener) -> None:
+    if fn not in _dispatch_listeners:
+        _dispatch_listeners.append(fn)
+
+
+def unregister_dispatch_listener(fn: DispatchListener) -> None:
+    if fn in _dispatch_listeners:
+        _dispatch_listeners.remove(fn)
+
+
+def notify_dispatch_listeners(outcome: DispatchOutcome) -> None:
+    for listener in list(_dispatch_listeners):
+        listener(outcome)

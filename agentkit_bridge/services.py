@@ -1,0 +1,346 @@
+"""The bridge's writes: polling sync runs, registration webhooks, dispatch attempts.
+
+Agent rows themselves are written by ``lifecycle.services``; this module adds the bridge's own records
+(SyncRun, DispatchAttempt) and the operation-log events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from agentkit_bridge import client
+from agentkit_bridge.exceptions import AgentKitError, ListingUnsupported
+from agentkit_bridge.locks import try_lock
+from agentkit_bridge.models import DispatchAttempt, DispatchOutcomeKind, SyncOutcome, SyncRun
+from lifecycle import services as lifecycle_services
+from lifecycle.models import Agent, AgentSource
+from opscore_project.observability.models import OperationEvent
+from opscore_project.observability.oplog import log_operation
+
+logger = logging.getLogger(__name__)
+
+# Operation-log event types (the names of opscore_project.observability.events).
+AGENT_DISCOVERED = "agent.discovered"
+AGENT_REGISTERED = "agent.registered"
+AGENT_DEREGISTERED = "agent.deregistered"
+SYNC_RUN = "sync.run"
+TASK_DISPATCH_ATTEMPT = "task.dispatch_attempt"
+TASK_DISPATCH_FAILED = "task.dispatch_failed"
+
+SYNC_LOCK_NAME = "agentkit_bridge.sync_agents"
+# Sync runs are a diagnostic trail, not history: a 30 s interval writes ~2,900 rows a day.
+SYNC_RUN_RETENTION = timedelta(days=14)
+_EVENT_BATCH_SIZE = 2000
+
+
+# --- polling sync ----------------------------------------------------------------------------------------------
+
+
+def sync_agents_run() -> SyncRun:
+    """Poll ``GET /v1/agents`` once and make the agents table agree with it; record a SyncRun.
+
+    Skips (outcome ``skipped_locked``) when another sync holds the lock. Listing unsupported by AgentKit (404/405,
+    contract 1a) and AgentKit errors are recorded as outcomes, not raised; they are logged loudly only when the
+    outcome differs from the previous run's, so a permanently unsupported listing is not logged every cycle.
+    Database errors propagate (after an attempt to record the failed run).
+    """
+    started_at = timezone.now()
+    started = time.monotonic()
+    with try_lock(SYNC_LOCK_NAME) as acquired:
+        if not acquired:
+            logger.info("AgentKit sync skipped: another sync is still running")
+            return SyncRun.objects.create(
+                started_at=started_at, ended_at=timezone.now(), outcome=SyncOutcome.SKIPPED_LOCKED, duration_ms=0
+            )
+        previous = SyncRun.objects.exclude(outcome=SyncOutcome.SKIPPED_LOCKED).order_by("-started_at", "-id").first()
+        run = SyncRun(started_at=started_at)
+        try:
+            # started_at is read before the request: agents registered by webhook meanwhile are newer than the
+            # listing and must not be deregistered by it.
+            listed = client.list_agents()
+            counts = lifecycle_services.agents_sync_listing(listed=listed, now=started_at)
+        except ListingUnsupported as exc:
+            run.outcome, run.error = SyncOutcome.UNSUPPORTED, str(exc)
+        except AgentKitError as exc:
+            run.outcome, run.error = SyncOutcome.FAILED, str(exc)
+        except Exception as exc:
+            run.outcome, run.error = SyncOutcome.FAILED, f"{type(exc).__name__}: {exc}"
+            _finish_sync_run(run, started, previous)
+            raise
+        else:
+            run.outcome = SyncOutcome.SUCCESS
+            run.listed, run.added, run.updated = counts.listed, counts.added, counts.updated
+            run.deregistered, run.reregistered = counts.deregistered, counts.reregistered
+            _log_sync_agent_events(counts, now=started_at)
+        return _finish_sync_run(run, started, previous)
+
+
+def _finish_sync_run(run: SyncRun, started: float, previous: SyncRun | None) -> SyncRun:
+    run.ended_at = timezone.now()
+    run.duration_ms = int((time.monotonic() - started) * 1000)
+    changed = run.added or run.updated or run.deregistered or run.reregistered
+    new_outcome = previous is None or (previous.outcome, previous.error) != (run.outcome, run.error)
+    with transaction.atomic():
+        run.save()
+        if changed or new_outcome:
+            level = "info" if run.outcome == SyncOutcome.SUCCESS else "warning"
+            log_operation(
+                SYNC_RUN,
+                {
+                    "outcome": run.outcome,
+                    "listed": run.listed,
+                    "added": run.added,
+                    "updated": run.updated,
+                    "deregistered": run.deregistered,
+                    "reregistered": run.reregistered,
+                    "durationMs": run.duration_ms,
+                    "error": run.error,
+                    "syncRunId": run.pk,
+                },
+                level=level,
+                message=_sync_message(run),
+            )
+        else:
+            # Same outcome as last time and nothing changed: the SyncRun row is enough.
+            logger.debug("AgentKit sync: %s", _sync_message(run))
+        SyncRun.objects.filter(started_at__lt=run.started_at - SYNC_RUN_RETENTION).delete()
+    return run
+
+
+def _sync_message(run: SyncRun) -> str:
+    if run.outcome == SyncOutcome.UNSUPPORTED:
+        return (
+            f"AgentKit does not support listing agents; discovery relies on the registration webhook and state "
+            f"reports until it does (polling continues). {run.error}"
+        )
+    if run.outcome == SyncOutcome.FAILED:
+        return f"AgentKit sync failed: {run.error}"
+    return (
+        f"AgentKit sync: {run.listed} listed, {run.added} added, {run.updated} updated, "
+        f"{run.deregistered} deregistered, {run.reregistered} re-registered"
+    )
+
+
+def _log_sync_agent_events(counts: lifecycle_services.SyncCounts, *, now: datetime) -> None:
+    """One operation-log event per agent transition, written in batches (the query count stays constant)."""
+    context = {"via": "poll"}
+    events: list[OperationEvent] = []
+
+    def add(event_type: str, ids: Iterable[str], message: str) -> None:
+        events.extend(
+            OperationEvent(
+                created_at=now,
+                level="info",
+                event_type=event_type,
+                agent_id=agent_id,
+                message=message.format(agent_id=agent_id),
+                context=context,
+            )
+            for agent_id in ids
+        )
+
+    # A new agent gets one event, not discovered + registered: a first import of 10,000 agents stays 10,000 rows.
+    add(AGENT_DISCOVERED, counts.added_ids, "Agent {agent_id} discovered (and registered) by polling AgentKit.")
+    registered = (*counts.filled_in_ids, *counts.reregistered_ids)
+    add(AGENT_REGISTERED, registered, "Agent {agent_id} registered (listed by AgentKit).")
+    add(AGENT_DEREGISTERED, counts.deregistered_ids, "Agent {agent_id} deregistered (no longer listed by AgentKit).")
+    if events:
+        OperationEvent.objects.bulk_create(events, batch_size=_EVENT_BATCH_SIZE)
+
+
+# --- registration webhook --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registration:
+    agent_id: str
+    name: str
+    version: str
+    capabilities: list[str]
+    contact_endpoint: str
+    metadata: dict[str, Any]
+
+
+def agent_registration_receive(*, registration: Registration, now: datetime | None = None) -> str:
+    """Apply a REGISTER webhook (contract 1b). Returns ``created``, ``registered``, ``updated`` or ``unchanged``.
+
+    Fills in an agent first seen through its state reports without touching its current state; its source stays
+    the one Ops-Core first learned it from. The same registration twice changes nothing (idempotent).
+    """
+    now = now or timezone.now()
+    r = registration
+    current = (
+        Agent.objects.filter(agent_id=r.agent_id)
+        .values_list(
+            "name",
+            "version",
+            "capabilities",
+            "capabilities_known",
+            "contact_endpoint",
+            "metadata",
+            "registered_at",
+            "deregistered_at",
+        )  # fmt: skip
+        .first()
+    )
+    if current is not None:
+        *details, registered_at, deregistered_at = current
+        registered = registered_at is not None and deregistered_at is None
+        if registered and tuple(details) == (r.name, r.version, r.capabilities, True, r.contact_endpoint, r.metadata):
+            return "unchanged"
+    with transaction.atomic():
+        agent, created = lifecycle_services.agent_register(
+            agent_id=r.agent_id,
+            name=r.name,
+            version=r.version,
+            capabilities=r.capabilities,
+            contact_endpoint=r.contact_endpoint,
+            metadata=r.metadata,
+            source=AgentSource.WEBHOOK,
+            now=now,
+        )
+        if created:
+            outcome = "created"
+            log_operation(
+                AGENT_DISCOVERED,
+                {"via": "webhook"},
+                agent_id=r.agent_id,
+                message=f"Agent {r.agent_id} discovered by AgentKit's registration webhook.",
+            )
+        elif current is None or not registered:
+            outcome = "registered"
+        else:
+            outcome = "updated"
+        log_operation(
+            AGENT_REGISTERED,
+            {"via": "webhook", "outcome": outcome, "name": r.name, "capabilities": r.capabilities},
+            agent_id=r.agent_id,
+            message=f"Agent {r.agent_id} ({r.name or 'unnamed'}) registered through AgentKit's webhook.",
+        )
+    return outcome
+
+
+def agent_deregistration_receive(*, agent_id: str, now: datetime | None = None) -> bool:
+    """Apply a DEREGISTER webhook: mark the agent deregistered (kept with its history). Idempotent.
+
+    Returns False when the agent was unknown or already deregistered (nothing changed).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        changed = lifecycle_services.agent_deregister(agent_id=agent_id, now=now)
+        if changed:
+            log_operation(
+                AGENT_DEREGISTERED,
+                {"via": "webhook"},
+                agent_id=agent_id,
+                message=f"Agent {agent_id} deregistered through AgentKit's webhook.",
+            )
+    return changed
+
+
+# --- dispatch attempts -----------------------------------------------------------------------------------------
+
+
+def dispatch_attempt_done(*, dispatch_ref: str, attempt: int) -> DispatchAttempt | None:
+    """The recorded attempt that makes re-sending pointless: any accepted attempt of this dispatch, or a final
+    (failed) or already-retried row for this very attempt. None when the attempt still has to be made."""
+    accepted = (
+        DispatchAttempt.objects.filter(dispatch_ref=dispatch_ref, outcome=DispatchOutcomeKind.ACCEPTED)
+        .order_by("attempt")
+        .first()
+    )
+    if accepted is not None:
+        return accepted
+    return DispatchAttempt.objects.filter(dispatch_ref=dispatch_ref, attempt=attempt).first()
+
+
+def dispatch_later_attempt_exists(*, dispatch_ref: str, attempt: int) -> bool:
+    return DispatchAttempt.objects.filter(dispatch_ref=dispatch_ref, attempt__gt=attempt).exists()
+
+
+def dispatch_attempt_record(
+    *,
+    dispatch_ref: str,
+    agent_id: str,
+    attempt: int,
+    outcome: str,
+    status_code: int | None,
+    error_kind: str,
+    error: str,
+    latency_ms: int | None,
+    session_id: str = "",
+    retry_in: float | None = None,
+    now: datetime | None = None,
+) -> DispatchAttempt:
+    """Record one ``/run`` attempt and its operation-log events; on ``agent_unknown`` (404, contract 3: AgentKit
+    restarted or the agent left) also mark the agent deregistered. Recording the same attempt twice keeps the
+    first row."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        row, created = DispatchAttempt.objects.get_or_create(
+            dispatch_ref=dispatch_ref,
+            attempt=attempt,
+            defaults={
+                "agent_id": agent_id,
+                "outcome": outcome,
+                "status_code": status_code,
+                "error_kind": error_kind,
+                "error": error[:4000],
+                "latency_ms": latency_ms,
+                "created_at": now,
+            },
+        )
+        if not created:
+            return row
+        context: dict[str, Any] = {
+            "dispatchRef": dispatch_ref,
+            "attempt": attempt,
+            "outcome": outcome,
+            "statusCode": status_code,
+            "errorKind": error_kind,
+            "latencyMs": latency_ms,
+        }
+        if retry_in is not None:
+            context["retryInSeconds"] = round(retry_in, 3)
+        if outcome == DispatchOutcomeKind.ACCEPTED:
+            message = f"Task {dispatch_ref} accepted by AgentKit for agent {agent_id} (attempt {attempt})."
+        elif outcome == DispatchOutcomeKind.RETRYING:
+            message = f"Dispatch of {dispatch_ref} to {agent_id} failed (attempt {attempt}), retrying: {error}"
+        else:
+            message = f"Dispatch of {dispatch_ref} to {agent_id} failed for good (attempt {attempt}): {error}"
+        log_operation(
+            TASK_DISPATCH_ATTEMPT,
+            context,
+            level="info" if outcome == DispatchOutcomeKind.ACCEPTED else "warning",
+            message=message,
+            agent_id=agent_id,
+            session_id=session_id,
+            task_id=dispatch_ref,
+        )
+        if outcome == DispatchOutcomeKind.FAILED:
+            log_operation(
+                TASK_DISPATCH_FAILED,
+                {**context, "error": error},
+                level="error",
+                message=message,
+                agent_id=agent_id,
+                session_id=session_id,
+                task_id=dispatch_ref,
+            )
+        if error_kind == "agent_unknown" and lifecycle_services.agent_deregister(agent_id=agent_id, now=now):
+            log_operation(
+                AGENT_DEREGISTERED,
+                {"via": "dispatch", "dispatchRef": dispatch_ref},
+                level="warning",
+                agent_id=agent_id,
+                message=f"Agent {agent_id} deregistered: AgentKit answered 404 on /run (it no longer knows it).",
+            )
+    return row
