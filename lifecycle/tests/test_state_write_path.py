@@ -67,3 +67,21 @@ def test_a_report_on_a_dead_persistent_connection_is_stored_on_a_fresh_one(api_c
     assert post_report(api_client, "agent-1", 1).status_code == 202
     assert connection.connection.info.backend_pid != old_pid
     assert AgentStateRecord.objects.filter(agent__agent_id="agent-1").count() == 2
+
+
+@pytest.mark.django_db
+def test_no_index_covers_a_column_every_state_report_changes():
+    """Keeps the agent update of each report a HOT update (no index maintenance); see Agent.Meta.indexes."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.relname, a.attname
+            FROM pg_index x
+            JOIN pg_class t ON t.oid = x.indrelid
+            JOIN pg_class i ON i.oid = x.indexrelid
+            JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY (x.indkey)
+            WHERE t.relname = 'lifecycle_agent'
+              AND a.attname IN ('state', 'state_timestamp', 'state_details', 'last_seen_at', 'updated_at')
+            """
+        )
+        assert cursor.fetchall() == []
