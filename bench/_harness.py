@@ -313,3 +313,60 @@ def wait_for_quiet_machine(limit: float = 0.15, max_wait: float | None = None) -
             announced = True
         busy = busy_fraction(2.0)
     return busy
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (those still alive)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_backend_pids(database_url: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+class CpuMeter:
+    """CPU used during a phase: by our server processes, their Postgres backends, wrk, and everything else."""
+
+    def __init__(self, server_pids: list[int], database_url: str) -> None:
+        import resource
+
+        self._resource = resource
+        self.server_pids = server_pids
+        self.pg_pids = postgres_backend_pids(database_url)
+        self._start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float, float, float]:
+        children = self._resource.getrusage(self._resource.RUSAGE_CHILDREN)
+        total, idle = _cpu_times()
+        tick = os.sysconf("SC_CLK_TCK")
+        return (
+            time.monotonic(),
+            process_cpu_seconds(self.server_pids),
+            process_cpu_seconds(self.pg_pids),
+            children.ru_utime + children.ru_stime,
+            (total - idle) / tick,
+        )
+
+    def stop(self, requests: int) -> dict[str, float]:
+        end = self._sample()
+        wall, server, pg, wrk, busy = (b - a for a, b in zip(self._start, end, strict=True))
+        per = 1e6 / max(1, requests)
+        return {
+            "server_us_per_request": round(server * per),
+            "postgres_us_per_request": round(pg * per),
+            "wrk_us_per_request": round(wrk * per),
+            "other_load_cores": round(max(0.0, busy - server - pg - wrk) / wall, 2),
+        }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import sys
 import time
 from pathlib import Path
@@ -99,11 +100,16 @@ def main() -> int:
             h.say(f"warm-up {WARMUP}s each")
             wrk(base, "bare", api_key, WARMUP, base_us)
             wrk(base, "state", api_key, WARMUP, base_us)
-            h.say(f"bare endpoint: {CONNECTIONS} connections, {DURATION}s")
+            quiet = h.wait_for_quiet_machine(max_wait=float(os.environ.get("BENCH_QUIET_WAIT", "60")))
+            h.say(f"bare endpoint: {CONNECTIONS} connections, {DURATION}s (machine {quiet:.0%} busy before)")
+            meter = h.CpuMeter([server.pid, *workers], database_url)
             bare = wrk(base, "bare", api_key, DURATION, base_us)
+            bare_cpu = meter.stop(bare["requests"])
             before = settled_history_rows(database_url)
             h.say(f"state reports: {CONNECTIONS} connections, {DURATION}s, rotating over {AGENTS} agents")
+            meter = h.CpuMeter([server.pid, *workers], database_url)
             state = wrk(base, "state", api_key, DURATION, base_us + 10**9)
+            cpu = meter.stop(state["requests"])
             after = settled_history_rows(database_url)
             workers = h.descendants(server.pid)
             rss = h.peak_rss_mb(workers)
@@ -126,6 +132,8 @@ def main() -> int:
         f"== bench-state (commit {commit}; {os.cpu_count()} cores; wrk -t{WRK_THREADS} -c{CONNECTIONS} "
         f"-d{DURATION}s; server alive at end: {alive}) =="
     )
+    conf = runpy.run_path(str(h.BASE_DIR / "opscore_project" / "gunicorn_conf.py"))
+    print(f"server: gunicorn {conf['worker_class']}, {conf['workers']} workers x {conf.get('threads', 1)} threads")
     print(line("bare POST", bare))
     print(line("state report", state))
     print(f"state/bare ratio        {ratio:.2f}")
@@ -135,6 +143,11 @@ def main() -> int:
         + ("every request sent is stored: OK" if exact else ("every 2xx stored: OK" if durable else "MISSING ROWS"))
     )
     print(f"web workers peak RSS    {', '.join(f'{m:.1f}' for m in rss)} MB (VmHWM)")
+    for label, c in (("bare", bare_cpu), ("state", cpu)):
+        print(
+            f"CPU per request ({label:5}) web {c['server_us_per_request']} us, Postgres {c['postgres_us_per_request']}"
+            f" us, wrk {c['wrk_us_per_request']} us; other processes on the machine: {c['other_load_cores']} cores"
+        )
     checks = [
         ("state reports req/s", f">= {TARGETS['rps']:.0f}", f"{state['rps']:.0f}", state["rps"] >= TARGETS["rps"]),
         (
