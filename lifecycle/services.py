@@ -191,6 +191,21 @@ def agent_assign_task(*, agent_pk: int, task_ref: str, now: datetime | None = No
     )
 
 
+def agent_claim_idle(*, agent_pk: int, task_ref: str, now: datetime | None = None) -> bool:
+    """Claim an agent for a task only if it is free, idle and registered right now (compare-and-swap).
+
+    The engine's dispatch CAS: reading a free idle agent and claiming it are separate statements, so the
+    claim re-checks everything the choice relied on. True if claimed.
+    """
+    now = now or timezone.now()
+    return (
+        Agent.objects.filter(pk=agent_pk, assigned_task="", state="idle", deregistered_at__isnull=True).update(
+            assigned_task=task_ref, last_assigned_at=now, updated_at=now
+        )
+        == 1
+    )
+
+
 def agent_release_task(*, task_ref: str, agent_pk: int | None = None) -> int:
     """Free the agent(s) holding ``task_ref``. Idempotent; returns how many were released."""
     query = Q(assigned_task=task_ref)

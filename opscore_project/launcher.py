@@ -151,6 +151,7 @@ def main() -> int:
     manage(env, "collectstatic", "--noinput", "-v", "0")
     ensure_admin(env)
     manage(env, "opscore_setup_schedules")
+    manage(env, "load_workflows", "workflows/samples")
 
     processes: list[subprocess.Popen] = []
     stopping = False

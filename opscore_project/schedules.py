@@ -28,5 +28,12 @@ def default_schedules() -> list[PeriodicTaskSpec]:
             description="Polls GET /v1/agents on AgentKit and upserts/deregisters agents.",
             expires_seconds=settings.AGENTKIT_POLL_INTERVAL,
         ),
+        PeriodicTaskSpec(
+            name="Workflow sweep",
+            task="workflows.tasks.sweep",
+            every_seconds=settings.OPSCORE_WORKFLOW_SWEEP_SECONDS,
+            description="Times out overdue task runs, fails runs past their queue timeout, dispatches waiting runs.",
+            expires_seconds=settings.OPSCORE_WORKFLOW_SWEEP_SECONDS,
+        ),
     ]
     return specs

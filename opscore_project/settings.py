@@ -154,6 +154,16 @@ OPSCORE_AGENT_STALE_SECONDS = env_int("OPSCORE_AGENT_STALE_SECONDS", 600, minimu
 OPSCORE_TOKEN_CACHE_SECONDS = env_float("OPSCORE_TOKEN_CACHE_SECONDS", 5.0, minimum=0.0)
 OPSCORE_BENCHMARK_ENDPOINTS = env_bool("OPSCORE_BENCHMARK_ENDPOINTS", False)
 
+# --- workflows -----------------------------------------------------------------------------------------------
+OPSCORE_TASK_TIMEOUT_SECONDS = env_float("OPSCORE_TASK_TIMEOUT_SECONDS", 300.0, minimum=0.01)
+OPSCORE_TASK_QUEUE_TIMEOUT_SECONDS = env_float("OPSCORE_TASK_QUEUE_TIMEOUT_SECONDS", 600.0, minimum=0.01)
+OPSCORE_WORKFLOW_SWEEP_SECONDS = env_int("OPSCORE_WORKFLOW_SWEEP_SECONDS", 5, minimum=1)
+# Signs completion callbacks; falls back to OPSCORE_WEBHOOK_SECRET. Unset both: callbacks go unsigned.
+OPSCORE_CALLBACK_SECRET = env_str("OPSCORE_CALLBACK_SECRET")
+OPSCORE_CALLBACK_MAX_ATTEMPTS = env_int("OPSCORE_CALLBACK_MAX_ATTEMPTS", 5, minimum=1)
+OPSCORE_CALLBACK_BACKOFF_SECONDS = env_float("OPSCORE_CALLBACK_BACKOFF_SECONDS", 2.0, minimum=0.0)
+OPSCORE_CALLBACK_TIMEOUT_SECONDS = env_float("OPSCORE_CALLBACK_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+
 # --- DRF and OpenAPI -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -185,6 +195,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "ENUM_NAME_OVERRIDES": {
+        "SessionStatusEnum": "workflows.models.SessionStatus",
+        "TaskRunStatusEnum": "workflows.models.TaskRunStatus",
+    },
 }
 
 # --- auth, i18n, static --------------------------------------------------------------------------------------

@@ -1,0 +1,262 @@
+"""Workflow definitions (immutable per id+version), sessions, task runs, schedules and callback deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from workflows.validation import POLICY_FIELDS, DefinitionGraph
+
+
+class DefinitionSource(models.TextChoices):
+    API = "api"
+    ADMIN = "admin"
+    FILE = "file"
+    INLINE = "inline", "Inline trigger"
+
+
+class WorkflowDefinition(models.Model):
+    """One version of a workflow. Never edited after creation: sessions pin the row they started on."""
+
+    workflow_id = models.CharField(max_length=100, help_text="The definition's `id`.")
+    version = models.CharField(max_length=50)
+    name = models.CharField(max_length=255, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    spec = models.JSONField(help_text="The normalised definition (as served by the API).")
+    content_hash = models.CharField(max_length=64)
+    source = models.CharField(max_length=10, choices=DefinitionSource.choices, default=DefinitionSource.API)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["workflow_id", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow_id", "version"], name="workflow_definition_unique_version")
+        ]
+        indexes = [models.Index(fields=["workflow_id", "-created_at"], name="workflow_def_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} v{self.version}"
+
+    @cached_property
+    def graph(self) -> DefinitionGraph:
+        return DefinitionGraph(self.spec["tasks"])
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return self.graph.tasks[task_id]
+
+    def policy(self, task_id: str) -> dict[str, Any]:
+        """Effective policy of a task: the task's own values, else the workflow ``defaults``, else settings."""
+        base = {
+            "maxRetries": 0,
+            "retryBackoffSeconds": 1.0,
+            "timeoutSeconds": settings.OPSCORE_TASK_TIMEOUT_SECONDS,
+            "queueTimeoutSeconds": settings.OPSCORE_TASK_QUEUE_TIMEOUT_SECONDS,
+            "priority": 0,
+        }
+        defaults = self.spec.get("defaults") or {}
+        task = self.task(task_id)
+        policy = {name: task.get(name, defaults.get(name, base[name])) for name in POLICY_FIELDS}
+        policy["fallbackTaskId"] = task.get("fallbackTaskId")
+        return policy
+
+
+class SessionStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+SESSION_ACTIVE = (SessionStatus.PENDING, SessionStatus.RUNNING)
+
+
+class WorkflowSession(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    definition = models.ForeignKey(WorkflowDefinition, on_delete=models.PROTECT, related_name="sessions")
+    workflow_id = models.CharField(max_length=100, help_text="Copied from the definition, for filtering.")
+    agent = models.ForeignKey(
+        "lifecycle.Agent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="workflow_sessions",
+        help_text="The agent the workflow was triggered for (none: routed by capability).",
+    )
+    status = models.CharField(max_length=10, choices=SessionStatus.choices, default=SessionStatus.PENDING)
+    initial_payload = models.JSONField(default=dict, blank=True)
+    callback_url = models.URLField(max_length=2048, blank=True, default="")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    schedule = models.ForeignKey(
+        "workflows.WorkflowSchedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
+    error = models.TextField(blank=True, default="")
+    retry_round = models.PositiveIntegerField(default=0, help_text="How many times the session was retried.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="First task dispatched.")
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["-created_at"], name="session_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="session_status_created_idx"),
+            models.Index(fields=["workflow_id", "-created_at"], name="session_workflow_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} {self.id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in SESSION_ACTIVE
+
+
+class TaskRunStatus(models.TextChoices):
+    PENDING = "pending"
+    DISPATCHED = "dispatched"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+TASK_RUN_ACTIVE = (TaskRunStatus.PENDING, TaskRunStatus.DISPATCHED, TaskRunStatus.RUNNING)
+TASK_RUN_IN_FLIGHT = (TaskRunStatus.DISPATCHED, TaskRunStatus.RUNNING)
+
+
+class TaskRun(models.Model):
+    """One attempt at one task of a session. Its id is the dispatch ref and the agent's ``assigned_task``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="task_runs")
+    task_id = models.CharField(max_length=100)
+    attempt = models.PositiveIntegerField(default=1, help_text="1, 2, … across the whole session.")
+    try_number = models.PositiveIntegerField(default=1, help_text="Attempt within the current retry budget.")
+    fallback_for = models.CharField(max_length=100, blank=True, default="", help_text="Task this one stands in for.")
+    retry_round = models.PositiveIntegerField(default=0, help_text="The session's retry round it belongs to.")
+    status = models.CharField(max_length=10, choices=TaskRunStatus.choices, default=TaskRunStatus.PENDING)
+    capability = models.CharField(max_length=255)
+    priority = models.IntegerField(default=0)
+    target_agent = models.ForeignKey(
+        "lifecycle.Agent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Only this agent may run it (workflow triggered for an agent); empty = by capability.",
+    )
+    agent = models.ForeignKey(
+        "lifecycle.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="task_runs"
+    )
+    parameters = models.JSONField(default=dict, blank=True, help_text="Resolved parameters sent to the agent.")
+    # The bridge's id of the current dispatch: "<run id>:<n>", new for each dispatch of the run (a run sent to
+    # another agent after a 404 is a new dispatch; the bridge never re-sends a ref it already finished).
+    dispatch_ref = models.CharField(max_length=64, blank=True, default="")
+    dispatch_count = models.PositiveIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    ready_at = models.DateTimeField(help_text="Dependencies satisfied (or retry due).")
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True, help_text="AgentKit answered 202.")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="The agent reported active.")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    timeout_at = models.DateTimeField(null=True, blank=True)
+    queue_deadline = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "attempt"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "task_id", "attempt"], name="task_run_unique_attempt"),
+        ]
+        indexes = [
+            # The dispatcher and the state listener's EXISTS read only waiting runs.
+            models.Index(fields=["ready_at"], name="task_run_pending_idx", condition=Q(status="pending")),
+            models.Index(fields=["queue_deadline"], name="task_run_queue_deadline_idx", condition=Q(status="pending")),
+            models.Index(
+                fields=["timeout_at"],
+                name="task_run_timeout_idx",
+                condition=Q(status__in=["dispatched", "running"]),
+            ),
+            models.Index(fields=["session", "created_at"], name="task_run_session_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}#{self.attempt} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in TASK_RUN_ACTIVE
+
+
+def duration_ms(start: datetime | None, end: datetime | None) -> int | None:
+    """Milliseconds between two moments, None when either is unknown (timeline fields)."""
+    if start is None or end is None:
+        return None
+    return max(0, int((end - start).total_seconds() * 1000))
+
+
+class WorkflowSchedule(models.Model):
+    """An operator's recurring run of a workflow, backed by a django-celery-beat PeriodicTask."""
+
+    name = models.CharField(max_length=200, unique=True)
+    workflow_id = models.CharField(max_length=100)
+    version = models.CharField(max_length=50, blank=True, default="", help_text="Empty = latest version.")
+    agent = models.ForeignKey(
+        "lifecycle.Agent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Run for this agent; empty = route every task by capability.",
+    )
+    initial_payload = models.JSONField(default=dict, blank=True)
+    cron = models.CharField(
+        max_length=100, blank=True, default="", help_text="Cron expression 'minute hour day month weekday' (UTC)."
+    )
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Or: every N seconds.")
+    enabled = models.BooleanField(default=True)
+    allow_overlap = models.BooleanField(default=False, help_text="Start a run even if the previous one is running.")
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CallbackDelivery(models.Model):
+    """One attempt to POST a finished session's summary to its ``callbackUrl``."""
+
+    session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="callback_deliveries")
+    url = models.URLField(max_length=2048)
+    attempt = models.PositiveIntegerField()
+    status_code = models.IntegerField(null=True, blank=True)
+    success = models.BooleanField(default=False)
+    error = models.TextField(blank=True, default="")
+    duration_ms = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "attempt"], name="callback_delivery_unique_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} #{self.attempt} {'ok' if self.success else 'failed'}"

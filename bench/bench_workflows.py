@@ -1,0 +1,231 @@
+"""Workflow engine benchmark: many concurrent sessions through the real stack, end to end.
+
+Runs Ops-Core as in production (gunicorn, DEBUG off) on a private database and Redis db, one Celery worker, and
+the mock AgentKit with simulated agents registered through the signed webhook; starts ``--sessions`` runs of a
+three-step linear workflow (capability-routed) as fast as the API takes them, waits for all to end, and reports
+throughput plus per-task queue wait, dispatch latency (AgentKit's 202) and end-to-end session time.
+
+    python bench/bench_workflows.py --sessions 300 --agents 30 --work-time 0.05
+
+Results go to bench/results/workflows-<timestamp>.json. Everything it created is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import requests
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+PYTHON = sys.executable
+BIN_DIR = Path(PYTHON).parent
+PG_SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+CAPABILITIES = ["summarise", "translate", "classify"]
+
+
+def say(message: str) -> None:
+    print(f"[bench-workflows] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    return {
+        "count": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else None,
+        "mean": round(statistics.fmean(values), 1) if values else None,
+    }
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not up after {timeout}s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=300)
+    parser.add_argument("--agents", type=int, default=30)
+    parser.add_argument("--work-time", type=float, default=0.05, help="Seconds each simulated task takes.")
+    parser.add_argument("--clients", type=int, default=16, help="Concurrent API clients starting sessions.")
+    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+
+    from mock_agentkit.testing import AgentSpec, start_mock_agentkit
+
+    db_name = f"opscore_bench_wf_{os.getpid()}"
+    api_key, webhook_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "opscore_project.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "OPSCORE_API_KEY": api_key,
+            "OPSCORE_WEBHOOK_SECRET": webhook_secret,
+            "DATABASE_URL": f"{PG_SERVER_URL}/{db_name}",
+            "REDIS_URL": REDIS_URL,
+            "OPSCORE_BIND": f"127.0.0.1:{port}",
+            "WEB_WORKERS": str(args.web_workers),
+            "LOG_LEVEL": "WARNING",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+    )
+    processes: list[subprocess.Popen] = []
+    mock = None
+    logs = Path(tempfile.mkdtemp(prefix="bench-wf-"))
+    with psycopg.connect(f"{PG_SERVER_URL}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    try:
+        say(f"database {db_name}; migrating")
+        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
+        subprocess.run(
+            [PYTHON, "-m", "celery", "-A", "opscore_project", "purge", "-f"], cwd=BASE_DIR, env=env, check=False,
+            capture_output=True,
+        )  # fmt: skip
+        gunicorn = [str(BIN_DIR / "gunicorn"), "-c", "opscore_project/gunicorn_conf.py", "opscore_project.wsgi"]
+        processes.append(
+            subprocess.Popen(
+                gunicorn, cwd=BASE_DIR, env=env, stdout=open(logs / "web.log", "w"), stderr=subprocess.STDOUT
+            )
+        )
+        wait_http(f"{base_url}/health")
+        mock = start_mock_agentkit(
+            opscore_url=base_url,
+            api_key=api_key,
+            webhook_secret=webhook_secret,
+            agents=[AgentSpec(f"bench-{i}", CAPABILITIES, work_time=args.work_time) for i in range(args.agents)],
+        )
+        mock.drain()
+        worker_env = dict(env, AGENTKIT_API_URL=mock.url)
+        worker = [PYTHON, "-m", "celery", "-A", "opscore_project", "worker", "--loglevel", "WARNING",
+                  "--pool", "threads", "--concurrency", "16", "--without-gossip", "--without-mingle"]  # fmt: skip
+        processes.append(
+            subprocess.Popen(worker, cwd=BASE_DIR, env=worker_env, stdout=open(logs / "worker.log", "w"),
+                             stderr=subprocess.STDOUT)
+        )  # fmt: skip
+        http = requests.Session()
+        http.headers["Authorization"] = f"Bearer {api_key}"
+        definition = json.loads((BASE_DIR / "workflows/samples/sample_workflow.json").read_text())
+        assert http.post(f"{base_url}/v1/opscore/workflows", json=definition, timeout=10).status_code in (200, 201)
+        known = http.get(f"{base_url}/v1/opscore/agents?capability=summarise&page_size=500", timeout=10).json()
+        say(f"{known['count']} agents registered with capabilities; worker starting")
+        time.sleep(3)
+
+        say(f"starting {args.sessions} sessions with {args.clients} clients")
+
+        def start_one(index: int) -> str:
+            response = http.post(
+                f"{base_url}/v1/opscore/workflows/sample_workflow/run",
+                json={"initialPayload": {"text": f"document {index}"}},
+                timeout=30,
+            )
+            response.raise_for_status()
+            return response.json()["sessionId"]
+
+        began = time.monotonic()
+        with ThreadPoolExecutor(args.clients) as pool:
+            session_ids = list(pool.map(start_one, range(args.sessions)))
+        started_in = time.monotonic() - began
+        say(f"all started in {started_in:.2f}s; waiting for them to end")
+        deadline = time.monotonic() + args.timeout
+        while True:
+            listing = http.get(f"{base_url}/v1/opscore/sessions?status=running&page_size=1", timeout=10).json()
+            pending = http.get(f"{base_url}/v1/opscore/sessions?status=pending&page_size=1", timeout=10).json()
+            if listing["count"] + pending["count"] == 0:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sessions still open after {args.timeout}s")
+            time.sleep(0.25)
+        elapsed = time.monotonic() - began
+
+        with ThreadPoolExecutor(args.clients) as pool:
+            details = list(
+                pool.map(lambda sid: http.get(f"{base_url}/v1/opscore/sessions/{sid}", timeout=30).json(), session_ids)
+            )
+        statuses: dict[str, int] = {}
+        for body in details:
+            statuses[body["status"]] = statuses.get(body["status"], 0) + 1
+        tasks = [t for body in details for t in body["tasks"]]
+        result = {
+            "benchmark": "workflows",
+            "sessions": args.sessions,
+            "agents": args.agents,
+            "workTimeSeconds": args.work_time,
+            "tasksPerSession": len(definition["tasks"]),
+            "statuses": statuses,
+            "taskRuns": len(tasks),
+            "elapsedSeconds": round(elapsed, 2),
+            "startSeconds": round(started_in, 2),
+            "sessionsPerSecond": round(args.sessions / elapsed, 1),
+            "tasksPerSecond": round(len(tasks) / elapsed, 1),
+            "sessionTotalMs": summary(
+                [b["timings"]["totalMs"] for b in details if b["timings"]["totalMs"] is not None]
+            ),
+            "taskQueueWaitMs": summary([t["queueWaitMs"] for t in tasks if t["queueWaitMs"] is not None]),
+            "dispatchLatencyMs": summary([t["dispatchLatencyMs"] for t in tasks if t["dispatchLatencyMs"] is not None]),
+            "taskDurationMs": summary([t["durationMs"] for t in tasks if t["durationMs"] is not None]),
+        }
+        results_dir = BASE_DIR / "bench" / "results"
+        results_dir.mkdir(parents=True, exist_ok=True)
+        out = results_dir / f"workflows-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        out.write_text(json.dumps(result, indent=2))
+        say(json.dumps(result, indent=2))
+        say(f"written to {out}")
+        return 0 if statuses.get("completed") == args.sessions else 1
+    finally:
+        if mock is not None:
+            mock.stop()
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        with psycopg.connect(f"{PG_SERVER_URL}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        say(f"logs in {logs}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Request validation for the triggers, and response shapes for the OpenAPI schema (docs/api.md)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from workflows.models import SessionStatus, TaskRunStatus
+
+
+class TaskSerializer(serializers.Serializer):
+    taskId = serializers.CharField()
+    name = serializers.CharField(required=False)
+    agentCapability = serializers.CharField()
+    parameters = serializers.DictField(required=False, help_text="May hold {{ payload.x }} / {{ tasks.id.result.y }}.")
+    nextTaskId = serializers.CharField(required=False, allow_null=True)
+    dependsOn = serializers.ListField(child=serializers.CharField(), required=False)
+    maxRetries = serializers.IntegerField(required=False)
+    retryBackoffSeconds = serializers.FloatField(required=False)
+    timeoutSeconds = serializers.FloatField(required=False)
+    queueTimeoutSeconds = serializers.FloatField(required=False)
+    priority = serializers.IntegerField(required=False)
+    fallbackTaskId = serializers.CharField(required=False, allow_null=True)
+
+
+class PolicySerializer(serializers.Serializer):
+    maxRetries = serializers.IntegerField(required=False)
+    retryBackoffSeconds = serializers.FloatField(required=False)
+    timeoutSeconds = serializers.FloatField(required=False)
+    queueTimeoutSeconds = serializers.FloatField(required=False)
+    priority = serializers.IntegerField(required=False)
+
+
+class DefinitionSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField(required=False)
+    description = serializers.CharField(required=False)
+    version = serializers.CharField(required=False, help_text='Default "1.0".')
+    defaults = PolicySerializer(required=False)
+    tasks = TaskSerializer(many=True)
+
+
+class DefinitionResponseSerializer(DefinitionSerializer):
+    createdAt = serializers.DateTimeField()
+    source = serializers.CharField()
+
+
+class AgentTriggerRequestSerializer(serializers.Serializer):
+    workflowDefinitionId = serializers.CharField(required=False)
+    workflowDefinition = serializers.JSONField(required=False, help_text="An inline definition (stored too).")
+    initialPayload = serializers.DictField(required=False, default=dict)
+    callbackUrl = serializers.URLField(required=False, allow_blank=True, default="")
+
+
+class AgentTriggerResponseSerializer(serializers.Serializer):
+    sessionId = serializers.CharField()
+    workflowId = serializers.CharField()
+    message = serializers.CharField()
+
+
+class RunRequestSerializer(serializers.Serializer):
+    initialPayload = serializers.DictField(required=False, default=dict)
+    agentId = serializers.CharField(required=False, allow_blank=True, default="")
+    version = serializers.CharField(required=False, allow_blank=True, default="")
+    callbackUrl = serializers.URLField(required=False, allow_blank=True, default="")
+
+
+class RunResponseSerializer(AgentTriggerResponseSerializer):
+    workflowVersion = serializers.CharField()
+
+
+class TimingsSerializer(serializers.Serializer):
+    queueWaitMs = serializers.IntegerField(allow_null=True)
+    runMs = serializers.IntegerField(allow_null=True)
+    totalMs = serializers.IntegerField(allow_null=True)
+
+
+class TaskRunSerializer(serializers.Serializer):
+    taskRunId = serializers.CharField()
+    taskId = serializers.CharField()
+    attempt = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=TaskRunStatus.choices)
+    agentId = serializers.CharField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    readyAt = serializers.DateTimeField()
+    dispatchedAt = serializers.DateTimeField(allow_null=True)
+    startedAt = serializers.DateTimeField(allow_null=True)
+    endedAt = serializers.DateTimeField(allow_null=True)
+    durationMs = serializers.IntegerField(allow_null=True)
+    queueWaitMs = serializers.IntegerField(allow_null=True)
+    dispatchLatencyMs = serializers.IntegerField(allow_null=True)
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class SessionSummarySerializer(serializers.Serializer):
+    sessionId = serializers.CharField()
+    workflowId = serializers.CharField()
+    workflowVersion = serializers.CharField()
+    agentId = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=SessionStatus.choices)
+    startedAt = serializers.DateTimeField(allow_null=True)
+    endedAt = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    initialPayload = serializers.DictField()
+    createdAt = serializers.DateTimeField()
+    timings = TimingsSerializer()
+
+
+class SessionDetailSerializer(SessionSummarySerializer):
+    tasks = TaskRunSerializer(many=True)

@@ -1,0 +1,318 @@
+"""Task progress from state reports, failures, timeouts, dispatch outcomes, cancellation and retry."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from lifecycle.models import Agent
+from workflows import services
+from workflows.models import TaskRun
+from workflows.tests.conftest import linear
+
+pytestmark = pytest.mark.django_db
+
+
+def runs(session) -> list[tuple[str, int, str]]:
+    return [(r.task_id, r.attempt, r.status) for r in TaskRun.objects.filter(session=session).order_by("created_at")]
+
+
+def test_a_linear_workflow_completes_with_results_passed_on(define, start, make_agent, sent, report):
+    make_agent("a1", ["summarise", "translate"])
+    definition = define(
+        {
+            "id": "chain",
+            "tasks": [
+                {"taskId": "sum", "agentCapability": "summarise", "parameters": {"text": "{{ payload.text }}"},
+                 "nextTaskId": "tr"},
+                {"taskId": "tr", "agentCapability": "translate",
+                 "parameters": {"text": "{{ tasks.sum.result.summary }}", "n": "{{ payload.n }}"}},
+            ],
+        }
+    )  # fmt: skip
+    session = start(definition, payload={"text": "long text", "n": 2})
+    assert sent.calls[0]["parameters"] == {"text": "long text"}
+    report("a1", "active")
+    assert runs(session) == [("sum", 1, "running")]
+    report("a1", "idle", {"result": {"summary": "short"}})
+    assert sent.calls[1]["parameters"] == {"text": "short", "n": 2}
+    report("a1", "active")
+    report("a1", "idle", {"translated": "court"})  # no "result" key: the details are the result
+    session.refresh_from_db()
+    assert session.status == "completed" and session.ended_at is not None
+    assert runs(session) == [("sum", 1, "completed"), ("tr", 1, "completed")]
+    assert TaskRun.objects.get(session=session, task_id="tr").result == {"translated": "court"}
+    assert Agent.objects.get(agent_id="a1").assigned_task == ""
+
+
+def test_duplicate_and_out_of_order_reports_never_double_complete(define, start, make_agent, sent, report, clock):
+    make_agent("a1", ["c"])
+    session = start(define(linear("c", "c")))
+    active_at = clock.tick()
+    report("a1", "active", at=active_at)
+    idle_at = clock.tick()
+    report("a1", "idle", {"result": {"n": 1}}, at=idle_at)
+    second = TaskRun.objects.get(session=session, task_id="s2")
+    assert second.status == "dispatched"
+    report("a1", "idle", {"result": {"n": 1}}, at=idle_at)  # exact duplicate
+    report("a1", "active", at=active_at)  # late, out of order
+    second.refresh_from_db()
+    assert second.status == "dispatched"
+    assert TaskRun.objects.filter(session=session, status="completed").count() == 1
+    assert len(sent.calls) == 2
+
+
+def test_an_idle_sent_before_the_dispatch_is_not_a_result(define, start, make_agent, sent, report):
+    make_agent("a1", ["c"])
+    session = start(define(linear("c")))
+    run = TaskRun.objects.get(session=session)
+    report("a1", "idle", {"result": {"stale": True}}, at=run.dispatched_at - timedelta(milliseconds=100))
+    assert runs(session) == [("s1", 1, "dispatched")]
+    # ...unless the report names the task explicitly
+    report("a1", "idle", {"opscore_task_id": str(run.id), "result": {"ok": True}}, at=run.dispatched_at)
+    run.refresh_from_db()
+    assert run.status == "completed" and run.result == {"ok": True}
+
+
+def test_an_idle_after_the_dispatch_completes_the_run_even_if_active_was_lost(define, start, make_agent, sent, report):
+    make_agent("a1", ["c"])
+    session = start(define(linear("c")))
+    report("a1", "idle", {"result": {"done": True}}, at=timezone.now())  # its "active" report never arrived
+    session.refresh_from_db()
+    assert session.status == "completed"
+    assert TaskRun.objects.get(session=session).result == {"done": True}
+
+
+def test_a_report_from_a_free_agent_that_is_not_idle_costs_no_query(make_agent, report, clock):
+    make_agent("a1", ["c"])
+    from lifecycle.services import _state_report_postgres
+    from workflows.listeners import on_state_report
+
+    result = _state_report_postgres("a1", "active", {}, clock.tick(), timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        on_state_report(result)
+    assert len(queries) == 0
+
+
+def test_an_idle_report_with_nothing_waiting_costs_one_exists_query(make_agent, clock):
+    make_agent("a1", ["c"])
+    from lifecycle.services import _state_report_postgres
+    from workflows.listeners import on_state_report
+
+    result = _state_report_postgres("a1", "idle", {}, clock.tick(), timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        on_state_report(result)
+    assert len(queries) == 1
+    assert "EXISTS" in queries[0]["sql"].upper() or "LIMIT 1" in queries[0]["sql"].upper()
+
+
+def test_an_error_is_retried_then_succeeds(define, start, make_agent, sent, report):
+    make_agent("a1", ["c"])
+    session = start(define(linear("c", maxRetries=1, retryBackoffSeconds=0)))
+    report("a1", "active")
+    report("a1", "error", {"error_code": "E42", "message": "model overloaded"})
+    failed = TaskRun.objects.get(session=session, attempt=1)
+    assert failed.status == "failed" and failed.error == "Agent reported error: E42: model overloaded"
+    report("a1", "idle")  # the agent recovers: the retry goes to it
+    assert runs(session) == [("s1", 1, "failed"), ("s1", 2, "dispatched")]
+    report("a1", "active")
+    report("a1", "idle", {"result": {"ok": 1}})
+    session.refresh_from_db()
+    assert session.status == "completed"
+
+
+def test_exhausted_retries_run_the_fallback_and_the_session_continues(define, start, make_agent, sent, report):
+    make_agent("a1", ["c", "fb"])
+    definition = define(
+        {
+            "id": "fallback",
+            "tasks": [
+                {"taskId": "main", "agentCapability": "c", "maxRetries": 0, "fallbackTaskId": "plan_b",
+                 "nextTaskId": "after"},
+                {"taskId": "plan_b", "agentCapability": "fb"},
+                {"taskId": "after", "agentCapability": "c", "parameters": {"from": "{{ tasks.main.result.v }}"}},
+            ],
+        }
+    )  # fmt: skip
+    session = start(definition)
+    report("a1", "active")
+    report("a1", "error", {"message": "nope"})
+    report("a1", "idle")
+    assert runs(session)[-1] == ("plan_b", 1, "dispatched")
+    assert TaskRun.objects.get(task_id="plan_b", session=session).fallback_for == "main"
+    report("a1", "active")
+    report("a1", "idle", {"result": {"v": "fallback value"}})
+    assert sent.calls[-1]["parameters"] == {"from": "fallback value"}
+    report("a1", "active")
+    report("a1", "idle", {"result": {}})
+    session.refresh_from_db()
+    assert session.status == "completed"
+
+
+def test_exhausted_retries_without_fallback_fail_the_session_and_cancel_the_rest(
+    define, start, make_agent, sent, report
+):
+    make_agent("a1", ["c"])
+    make_agent("a2", ["d"])
+    definition = define(
+        {"id": "par", "tasks": [{"taskId": "x", "agentCapability": "c"}, {"taskId": "y", "agentCapability": "d"}]}
+    )
+    session = start(definition)
+    assert len(sent.calls) == 2
+    report("a1", "active")
+    report("a1", "error", {"error_code": "BAD", "message": "broken"})
+    session.refresh_from_db()
+    assert session.status == "failed"
+    assert session.error == "Task x failed: Agent reported error: BAD: broken"
+    assert dict((t, s) for t, _, s in runs(session)) == {"x": "failed", "y": "cancelled"}
+    assert Agent.objects.get(agent_id="a2").assigned_task == ""
+    # a late report for the cancelled run is ignored
+    report("a2", "active")
+    report("a2", "idle", {"result": {}})
+    assert dict((t, s) for t, _, s in runs(session))["y"] == "cancelled"
+
+
+def test_a_silent_agent_times_out_and_the_task_is_retried(define, start, make_agent, sent):
+    make_agent("a1", ["c"])
+    session = start(define(linear("c", maxRetries=1, retryBackoffSeconds=0, timeoutSeconds=5)))
+    run = TaskRun.objects.get(session=session)
+    services.workflows_sweep(now=run.timeout_at - timedelta(seconds=1))
+    run.refresh_from_db()
+    assert run.status == "dispatched"
+    result = services.workflows_sweep(now=run.timeout_at + timedelta(seconds=1))
+    run.refresh_from_db()
+    assert run.status == "timed_out" and "Timed out" in run.error
+    assert result["timedOut"] == 1
+    # the agent was released and is still idle in its last report: the retry is dispatched to it
+    assert runs(session) == [("s1", 1, "timed_out"), ("s1", 2, "dispatched")]
+
+
+def test_a_queue_timeout_fails_the_session_with_the_reason(define, start, sent):
+    session = start(define(linear("rare", queueTimeoutSeconds=30, maxRetries=3)))
+    run = TaskRun.objects.get(session=session)
+    services.workflows_sweep(now=run.queue_deadline + timedelta(seconds=1))
+    session.refresh_from_db()
+    assert session.status == "failed" and "Queue timeout" in session.error
+    assert runs(session) == [("s1", 1, "failed")]
+
+
+@dataclass
+class Outcome:
+    dispatch_ref: str
+    agent_id: str
+    accepted: bool
+    error_kind: str = ""
+    error: str = ""
+    status_code: int | None = None
+    attempts: int = 1
+    finished_at: datetime = None
+
+
+def test_dispatch_outcomes_record_acceptance_and_fail_refused_attempts(define, start, make_agent, sent):
+    make_agent("a1", ["c"])
+    session = start(define(linear("c", "c")))
+    run = TaskRun.objects.get(session=session)
+    now = timezone.now()
+    services.dispatch_outcome_received(Outcome(run.dispatch_ref, "a1", True, finished_at=now))
+    run.refresh_from_db()
+    assert run.accepted_at == now
+    other = start(define(linear("c", wf_id="w2")))
+    Agent.objects.filter(agent_id="a1").update(assigned_task="")
+    services.task_runs_dispatch()
+    run2 = TaskRun.objects.get(session=other)
+    services.dispatch_outcome_received(
+        Outcome(run2.dispatch_ref, "a1", False, "unreachable", "connection refused", None, 4, now)
+    )
+    other.refresh_from_db()
+    assert other.status == "failed"
+    assert "Dispatch failed after 4 attempt(s): unreachable: connection refused" in other.error
+
+
+def test_an_agent_unknown_to_agentkit_sends_the_run_to_another_agent_without_counting_a_failure(
+    define, start, make_agent, sent
+):
+    gone = make_agent("gone", ["c"], last_assigned=None)
+    make_agent("other", ["c"], last_assigned=timezone.now())
+    session = start(define(linear("c")))
+    run = TaskRun.objects.get(session=session)
+    assert run.agent == gone
+    Agent.objects.filter(pk=gone.pk).update(deregistered_at=timezone.now())  # the bridge marks it gone
+    gone_outcome = Outcome(run.dispatch_ref, "gone", False, "agent_unknown", "404", 404, 1, timezone.now())
+    services.dispatch_outcome_received(gone_outcome)
+    run.refresh_from_db()
+    assert run.status == "dispatched" and run.agent.agent_id == "other" and run.attempt == 1
+    assert Agent.objects.get(pk=gone.pk).assigned_task == ""
+    # a new dispatch ref (the bridge never re-sends a finished one); the old outcome, announced again, is ignored
+    assert [c["dispatch_ref"] for c in sent.calls] == [f"{run.id}:1", f"{run.id}:2"]
+    assert {c["task_run_id"] for c in sent.calls} == {str(run.id)}
+    services.dispatch_outcome_received(gone_outcome)
+    run.refresh_from_db()
+    assert run.status == "dispatched" and run.agent.agent_id == "other"
+
+
+def test_cancel_stops_dispatch_and_frees_agents(define, start, make_agent, sent, report):
+    make_agent("a1", ["c"])
+    session = start(define(linear("c", "c")))
+    report("a1", "active")
+    services.session_cancel(session_id=session.id)
+    session.refresh_from_db()
+    assert session.status == "cancelled"
+    assert runs(session) == [("s1", 1, "cancelled")]
+    assert Agent.objects.get(agent_id="a1").assigned_task == ""
+    report("a1", "idle", {"result": {}})
+    assert runs(session) == [("s1", 1, "cancelled")]
+    from opscore_project.errors import Conflict
+
+    with pytest.raises(Conflict):
+        services.session_cancel(session_id=session.id)
+
+
+def test_retry_reruns_only_the_failed_step(define, start, make_agent, sent, report, django_capture_on_commit_callbacks):
+    make_agent("a1", ["c"])
+    session = start(define(linear("c", "c", "c")))
+    report("a1", "active")
+    report("a1", "idle", {"result": {"first": 1}})
+    report("a1", "active")
+    report("a1", "error", {"message": "x"})
+    session.refresh_from_db()
+    assert session.status == "failed"
+    from opscore_project.errors import Conflict
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.session_retry(session_id=session.id)
+    session.refresh_from_db()
+    assert session.status == "running" and session.error == ""
+    assert runs(session) == [("s1", 1, "completed"), ("s2", 1, "failed"), ("s2", 2, "pending")]
+    report("a1", "idle")
+    report("a1", "active")
+    report("a1", "idle", {"result": {}})
+    report("a1", "active")
+    report("a1", "idle", {"result": {}})
+    session.refresh_from_db()
+    assert session.status == "completed"
+    assert [r[0] for r in runs(session)].count("s1") == 1
+    with pytest.raises(Conflict):
+        services.session_retry(session_id=session.id)
+
+
+def test_runs_still_waiting_when_the_session_fails_are_skipped(define, start, make_agent, sent, report):
+    make_agent("a1", ["c"])
+    definition = define(
+        {"id": "skip", "tasks": [{"taskId": "x", "agentCapability": "c"}, {"taskId": "y", "agentCapability": "rare"}]}
+    )
+    session = start(definition)
+    report("a1", "active")
+    report("a1", "error", {})
+    assert dict((t, s) for t, _, s in runs(session)) == {"x": "failed", "y": "skipped"}
+    with pytest.raises(Exception):  # noqa: B017 - Conflict: nothing to cancel
+        services.session_cancel(session_id=session.id)
+
+
+def test_a_foreign_task_id_in_an_idle_report_does_not_block_dispatch(define, start, make_agent, sent, report):
+    make_agent("a1", ["c"], state="active")
+    session = start(define(linear("c")))
+    report("a1", "idle", {"taskId": "agent-side-id-7"})
+    assert runs(session) == [("s1", 1, "dispatched")]

@@ -1,0 +1,82 @@
+import json
+
+import pytest
+from django_celery_beat.models import PeriodicTask
+
+from opscore_project.errors import ValidationFailed
+from workflows import services
+from workflows.models import WorkflowSchedule, WorkflowSession
+from workflows.tests.conftest import linear
+
+pytestmark = pytest.mark.django_db
+
+
+def test_saving_a_schedule_creates_and_updates_its_periodic_task(define):
+    define(linear("c", wf_id="nightly"))
+    schedule = services.workflow_schedule_save(
+        schedule=WorkflowSchedule(name="nightly run", workflow_id="nightly", cron="0 3 * * *", initial_payload={"a": 1})
+    )
+    task = PeriodicTask.objects.get(pk=schedule.periodic_task_id)
+    assert task.task == "workflows.tasks.run_scheduled_workflow" and json.loads(task.args) == [schedule.pk]
+    assert task.crontab.hour == "3" and task.interval is None
+    schedule.cron, schedule.interval_seconds, schedule.enabled = "", 60, False
+    services.workflow_schedule_save(schedule=schedule)
+    task.refresh_from_db()
+    assert task.interval.every == 60 and task.crontab is None and not task.enabled
+    services.workflow_schedule_delete(schedule=schedule)
+    assert not PeriodicTask.objects.filter(pk=task.pk).exists()
+
+
+def test_a_schedule_needs_exactly_one_timing_and_a_known_workflow(define):
+    define(linear("c", wf_id="w"))
+    with pytest.raises(ValidationFailed):
+        services.workflow_schedule_save(schedule=WorkflowSchedule(name="x", workflow_id="w"))
+    with pytest.raises(ValidationFailed):
+        services.workflow_schedule_save(schedule=WorkflowSchedule(name="x", workflow_id="w", cron="* *"))
+    with pytest.raises(ValidationFailed):
+        services.workflow_schedule_save(schedule=WorkflowSchedule(name="x", workflow_id="nope", interval_seconds=5))
+
+
+def test_overlapping_scheduled_runs_are_skipped_unless_allowed(define, sent):
+    define(linear("c", wf_id="w"))
+    schedule = services.workflow_schedule_save(
+        schedule=WorkflowSchedule(name="s", workflow_id="w", interval_seconds=10, initial_payload={"k": "v"})
+    )
+    first = services.workflow_schedule_run(schedule_id=schedule.pk)
+    assert first.session.initial_payload == {"k": "v"} and first.session.schedule == schedule
+    second = services.workflow_schedule_run(schedule_id=schedule.pk)
+    assert second.session is None and "still active" in second.skipped_reason
+    schedule.allow_overlap = True
+    services.workflow_schedule_save(schedule=schedule)
+    assert services.workflow_schedule_run(schedule_id=schedule.pk).session is not None
+    assert WorkflowSession.objects.filter(schedule=schedule).count() == 2
+
+
+def test_the_admin_creates_a_schedule(staff_client, define):
+    define(linear("c", wf_id="w"))
+    response = staff_client.post(
+        "/admin/workflows/workflowschedule/add/",
+        {"name": "every minute", "workflow_id": "w", "version": "", "agent": "", "initial_payload": "{}",
+         "cron": "* * * * *", "interval_seconds": "", "enabled": "on"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert WorkflowSchedule.objects.get(name="every minute").periodic_task is not None
+    bad = staff_client.post(
+        "/admin/workflows/workflowschedule/add/",
+        {"name": "bad", "workflow_id": "w", "initial_payload": "{}", "cron": "", "interval_seconds": ""},
+    )
+    assert bad.status_code == 200 and "Give either a cron expression" in bad.content.decode()
+
+
+def test_the_sweep_is_among_the_default_periodic_tasks():
+    from django.core.management import call_command
+
+    call_command("opscore_setup_schedules", stdout=__import__("io").StringIO())
+    sweep = PeriodicTask.objects.get(task="workflows.tasks.sweep")
+    assert sweep.interval.every == 5 and sweep.expire_seconds == 5
+
+
+def test_the_sweep_task_runs_once_at_a_time(define, sent):
+    from workflows import tasks
+
+    assert tasks.sweep() == {"timedOut": 0, "queueTimedOut": 0, "dispatched": 0}
