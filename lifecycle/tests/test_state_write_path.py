@@ -11,20 +11,22 @@ from django.db import connection
 
 from lifecycle.models import AgentStateRecord
 
-BODY = '{{"agentId":"{a}","timestamp":"2026-11-24T09:00:{s:02d}.123456+00:00","state":"idle","details":{{}}}}'
+BODY = '{{"agentId":"{a}","timestamp":"2026-11-24T09:00:{s:02d}.123456+00:00","state":"{state}","details":{{}}}}'
 
 
-def post_report(client, agent_id: str, second: int):
-    return client.post(
-        f"/v1/opscore/agent/{agent_id}/state", BODY.format(a=agent_id, s=second), content_type="application/json"
-    )
+def post_report(client, agent_id: str, second: int, state: str = "idle"):
+    body = BODY.format(a=agent_id, s=second, state=state)
+    return client.post(f"/v1/opscore/agent/{agent_id}/state", body, content_type="application/json")
 
 
 @pytest.mark.django_db
 def test_a_state_report_is_one_query(api_client, django_assert_num_queries):
     post_report(api_client, "agent-1", 0)
     with django_assert_num_queries(1):
-        assert post_report(api_client, "agent-1", 1).status_code == 202
+        assert post_report(api_client, "agent-1", 1, "active").status_code == 202
+    # An idle report from a free agent adds the workflow engine's one EXISTS (is any task waiting?).
+    with django_assert_num_queries(2):
+        assert post_report(api_client, "agent-1", 2, "idle").status_code == 202
 
 
 @pytest.mark.django_db
