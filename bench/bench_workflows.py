@@ -40,7 +40,22 @@ sys.path.insert(0, str(BASE_DIR))
 PYTHON = sys.executable
 BIN_DIR = Path(PYTHON).parent
 PG_SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
+
+
+def private_redis_url() -> str:
+    """An empty Redis db for this run's Celery queue: a worker of another run (or a test) sharing the db would
+    take this run's tasks, look for their rows in its own database and drop them — the sessions would hang."""
+    if REDIS_URL:
+        return REDIS_URL
+    import redis
+
+    for db in range(15, 0, -1):
+        if redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}").dbsize() == 0:
+            return f"redis://127.0.0.1:6379/{db}"
+    raise RuntimeError("no empty Redis db for the benchmark; set BENCH_REDIS_URL")
+
+
 CAPABILITIES = ["summarise", "translate", "classify"]
 
 
@@ -170,7 +185,7 @@ def main() -> int:
             "OPSCORE_API_KEY": api_key,
             "OPSCORE_WEBHOOK_SECRET": webhook_secret,
             "DATABASE_URL": f"{PG_SERVER_URL}/{db_name}",
-            "REDIS_URL": REDIS_URL,
+            "REDIS_URL": private_redis_url(),
             "OPSCORE_BIND": f"127.0.0.1:{port}",
             "WEB_WORKERS": str(args.web_workers),
             "LOG_LEVEL": "WARNING",
