@@ -222,8 +222,24 @@ class SimulatedAgent:
                 await asyncio.sleep(IDLE_AFTER_ERROR_DELAY)
                 await self.report("idle", {})
             else:
-                result = {"task_name": task_name, "echo": payload.get("task_parameters"), "agent": self.name}
+                result = simulated_result(task_name, payload.get("task_parameters"), self.name)
                 await self.report("idle", {"result": result, **extra})
+
+
+def simulated_result(task_name: Any, parameters: Any, agent_name: str) -> dict[str, Any]:
+    """A small, plausible result: the parameters echoed, plus a derived field per demo capability so workflows can
+    chain results (e.g. ``{{ tasks.summarise.result.summary }}``)."""
+    result: dict[str, Any] = {"task_name": task_name, "echo": parameters, "agent": agent_name}
+    text = parameters.get("text") if isinstance(parameters, dict) else None
+    text = text if isinstance(text, str) else ""
+    if task_name == "summarise":
+        result["summary"] = (text[:60] + "…") if len(text) > 60 else text
+    elif task_name == "translate":
+        language = parameters.get("target_language", "fr") if isinstance(parameters, dict) else "fr"
+        result["translation"] = f"[{language}] {text}"
+    elif task_name == "classify":
+        result["label"] = "long" if len(text) > 40 else "short"
+    return result
 
 
 class AgentFleet:

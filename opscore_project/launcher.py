@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -193,10 +194,12 @@ def main() -> int:
     )
     if mock_agentkit_wanted(env):
         mock_env = dict(env, OPSCORE_API_URL=env.get("OPSCORE_API_URL", "http://127.0.0.1:8080"))
+        # e.g. MOCK_AGENTKIT_ARGS="--failure-rate 0.3 --work-time 1" to watch retries and fallbacks.
+        mock_args = env.get("MOCK_AGENTKIT_ARGS", "")
         start(
             processes,
             "mock AgentKit",
-            [PYTHON, "-m", "mock_agentkit", "--agents", env.get("MOCK_AGENTS", "5")],
+            [PYTHON, "-m", "mock_agentkit", "--agents", env.get("MOCK_AGENTS", "5"), *shlex.split(mock_args)],
             mock_env,
         )
     else:

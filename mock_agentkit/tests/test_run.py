@@ -50,7 +50,7 @@ def test_run_accepts_forwards_and_the_agent_reports_active_then_idle(opscore):
     assert [r.body["state"] for r in reports] == ["idle", "active", "idle"]
     assert reports[1].body["details"] == {"task_name": "summarise"}
     assert reports[2].body["details"] == {
-        "result": {"task_name": "summarise", "echo": {"text": "hello"}, "agent": agent.name}
+        "result": {"task_name": "summarise", "echo": {"text": "hello"}, "agent": agent.name, "summary": "hello"}
     }
     for report in reports:  # reports never carry task or session ids
         assert "opscore_task_id" not in report.body["details"]
