@@ -140,6 +140,9 @@ def print_targets(result: dict) -> bool:
     print(f"tasks completed         {result['taskRunsCompleted']} in {result['elapsedSeconds']}s")
     print(f"session latency         p50 {s['p50']} ms, p99 {s['p99']} ms")
     print(f"dispatch ready->202     p50 {d['p50']:.1f} ms, p99 {d['p99']:.1f} ms" if d["count"] else "no dispatches")
+    q, e = result["taskQueueWaitMs"], result["dispatchLatencyMs"]
+    print(f"  of which waiting      ready->dispatched (a free agent) p50 {q['p50']} ms, p99 {q['p99']} ms")
+    print(f"  of which engine       dispatched->202 (Celery + AgentKit call) p50 {e['p50']} ms, p99 {e['p99']} ms")
     print(f"session statuses        {result['sessionStatuses']}; open task runs {result['openTaskRuns']}")
     print(f"peak RSS                web {result['webWorkerPeakRssMb']} MB; Celery {result['celeryWorkerPeakRssMb']} MB")
     checks = [
@@ -198,7 +201,7 @@ def main() -> int:
     with psycopg.connect(f"{PG_SERVER_URL}/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
     try:
-        say(f"database {db_name}; migrating")
+        say(f"database {db_name}, broker {env['REDIS_URL']}; migrating")
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
         subprocess.run(
             [PYTHON, "-m", "celery", "-A", "opscore_project", "purge", "-f"], cwd=BASE_DIR, env=env, check=False,
