@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,11 @@ from django.utils import timezone
 from lifecycle.hooks import StateReportResult, notify_state_listeners
 from lifecycle.models import Agent, AgentSource, AgentStateRecord
 from opscore_project.lib.db import fetchone_idempotent
+from opscore_project.observability import events
+from opscore_project.observability.context import get_request_id
+from opscore_project.observability.models import OperationEvent
+
+logger = logging.getLogger("opscore.operations")
 
 # One round trip per report: upsert the agent (the newest timestamp decides the current state), insert the
 # history row unless it is an exact duplicate, and read the previous state from the statement's snapshot.
@@ -47,6 +53,25 @@ WITH previous AS (
     SELECT id, %(state)s, %(details)s::jsonb, %(reported_at)s, %(now)s FROM upserted
     ON CONFLICT (agent_id, reported_at, state) DO NOTHING
     RETURNING id
+), logged AS (
+    -- Operation log, in the same statement: agent.discovered for a new agent, agent.state_changed when the
+    -- current state differs from the previous one. Nothing is written for a report that changes nothing.
+    INSERT INTO observability_operationevent (
+        created_at, level, event_type, agent_id, session_id, task_id, message, context, request_id
+    )
+    SELECT %(now)s, 'info', kind.event_type, %(agent_id)s, '', '',
+           CASE WHEN kind.event_type = 'agent.discovered' THEN 'Agent first seen in a state report'
+                ELSE 'State ' || COALESCE(NULLIF((SELECT state FROM previous), ''), '(none)')
+                     || ' -> ' || upserted.state
+           END,
+           jsonb_build_object('from', COALESCE((SELECT state FROM previous), ''), 'to', upserted.state,
+                              'source', 'state_report', 'reported_at', %(reported_at)s::timestamptz),
+           %(request_id)s
+    FROM upserted
+    CROSS JOIN (VALUES ('agent.discovered'), ('agent.state_changed')) AS kind (event_type)
+    WHERE (kind.event_type = 'agent.discovered' AND upserted.created)
+       OR (kind.event_type = 'agent.state_changed'
+           AND upserted.state IS DISTINCT FROM COALESCE((SELECT state FROM previous), ''))
 )
 SELECT upserted.id, upserted.created, upserted.assigned_task,
        (upserted.state = %(state)s AND upserted.state_timestamp = %(reported_at)s) AS became_current,
@@ -75,6 +100,18 @@ def agent_state_report(
         result = _state_report_postgres(agent_id, state, details, reported_at, now)
     else:
         result = _state_report_generic(agent_id, state, details, reported_at, now)
+    if result.agent_created or (result.became_current and state != result.previous_state):
+        # The operation-log rows were written by the statement itself; this is their structured log line.
+        logger.info(
+            "Agent %s state %s -> %s",
+            agent_id,
+            result.previous_state or "(none)",
+            state,
+            extra={
+                "event_type": events.AGENT_DISCOVERED if result.agent_created else events.AGENT_STATE_CHANGED,
+                "agent_id": agent_id,
+            },
+        )
     notify_state_listeners(result)
     return result
 
@@ -88,6 +125,7 @@ def _state_report_postgres(
         "details": json.dumps(details, separators=(",", ":")),
         "reported_at": reported_at,
         "now": now,
+        "request_id": get_request_id(),
     }
     # One round trip, prepared on the server after a few calls; see opscore_project.lib.db.
     pk, created, assigned_task, became_current, stored, previous_state = fetchone_idempotent(_STATE_REPORT_SQL, params)
@@ -124,6 +162,7 @@ def _state_report_generic(
     agent.last_seen_at = max(filter(None, [agent.last_seen_at, now]))
     agent.updated_at = now
     agent.save()
+    _record_state_events(agent_id, created, previous_state, agent.state, reported_at, now)
     return StateReportResult(
         agent_pk=agent.pk,
         agent_id=agent_id,
@@ -136,6 +175,29 @@ def _state_report_generic(
         became_current=became_current,
         previous_state=previous_state,
         assigned_task=agent.assigned_task,
+    )
+
+
+def _record_state_events(
+    agent_id: str, created: bool, previous_state: str, current_state: str, reported_at: datetime, now: datetime
+) -> None:
+    """The generic path's twin of the ``logged`` CTE in ``_STATE_REPORT_SQL`` (keep them equivalent)."""
+    context = {"from": previous_state, "to": current_state, "source": "state_report", "reported_at": reported_at}
+    rows = []
+    if created:
+        rows.append((events.AGENT_DISCOVERED, "Agent first seen in a state report"))
+    if current_state != previous_state:
+        rows.append((events.AGENT_STATE_CHANGED, f"State {previous_state or '(none)'} -> {current_state}"))
+    OperationEvent.objects.bulk_create(
+        OperationEvent(
+            created_at=now,
+            event_type=event_type,
+            agent_id=agent_id,
+            message=message,
+            context={**context, "reported_at": reported_at.isoformat()},
+            request_id=get_request_id(),
+        )
+        for event_type, message in rows
     )
 
 

@@ -124,7 +124,19 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             headers["Retry-After"] = str(int(exc.wait))
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return Response(error_body(code, str(message)), status=status_code, headers=headers)
-    return None
+    # Anything else is a bug: log it with the traceback (the JSON formatter adds the request id) and answer
+    # the standard body without internals, rather than letting DRF re-raise into Django's HTML 500.
+    from rest_framework.views import set_rollback
+
+    set_rollback()
+    request = context.get("request")
+    logger.error(
+        "Unhandled exception in %s %s",
+        getattr(request, "method", "?"),
+        getattr(request, "path", "?"),
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return Response(error_body("internal_error", "Internal server error."), status=500)
 
 
 def json_error(code: str, message: str, status_code: int, errors: dict[str, Any] | None = None) -> JsonResponse:

@@ -35,5 +35,12 @@ def default_schedules() -> list[PeriodicTaskSpec]:
             description="Times out overdue task runs, fails runs past their queue timeout, dispatches waiting runs.",
             expires_seconds=settings.OPSCORE_WORKFLOW_SWEEP_SECONDS,
         ),
+        PeriodicTaskSpec(
+            name="Operation log retention",
+            task="opscore_project.observability.tasks.purge_old_events",
+            every_seconds=3600,
+            description="Deletes operation-log events older than OPSCORE_EVENT_RETENTION_DAYS, in batches.",
+            expires_seconds=3600,
+        ),
     ]
     return specs

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: request id + one log line per request, timing the whole stack.
+    "opscore_project.observability.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -125,6 +127,8 @@ CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through LOGGING below (JSON lines with request ids), not Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Countdowns (retry backoff) must stay below this, or Redis would redeliver the message early.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 if REDIS_URL.startswith("filesystem://"):
@@ -221,11 +225,38 @@ WHITENOISE_USE_FINDERS = True
 
 # --- logging -------------------------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("LOG_FORMAT", "json").lower()
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ConfigurationError(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "redact": {"()": "opscore_project.observability.logs.RedactionFilter"},
+        "context": {"()": "opscore_project.observability.logs.ContextFilter"},
+    },
+    "formatters": {
+        "json": {"()": "opscore_project.observability.logs.JsonFormatter"},
+        "plain": {"()": "opscore_project.observability.logs.PlainFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact", "context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The request middleware logs every request (with its id); Django's own 4xx warnings would duplicate it.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "opscore.request": {"level": env_str("OPSCORE_REQUEST_LOG_LEVEL", "INFO").upper()},
+    },
 }
+
+# --- observability -------------------------------------------------------------------------------------------
+OPSCORE_EVENT_RETENTION_DAYS = env_int("OPSCORE_EVENT_RETENTION_DAYS", 14, minimum=1)
+OPSCORE_METRICS_PUBLIC = env_bool("OPSCORE_METRICS_PUBLIC", False)
+OPSCORE_DASHBOARD_POLL_MS = env_int("OPSCORE_DASHBOARD_POLL_MS", 2000, minimum=250)

@@ -4,12 +4,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from opscore_project.health import health
+from opscore_project.observability.metrics import metrics_view
 
 urlpatterns = [
     path("health", health, name="health"),
     path("v1/opscore/", include("lifecycle.urls")),
     path("v1/opscore/", include("agentkit_bridge.urls")),
     path("v1/opscore/", include("workflows.urls")),
+    path("metrics", metrics_view, name="metrics"),
+    path("", include("opscore_project.observability.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

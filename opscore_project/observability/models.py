@@ -37,3 +37,22 @@ class OperationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.level} {self.event_type}"
+
+
+class MetricCounter(models.Model):
+    """A monotonic counter behind a Prometheus series (``/metrics``), kept in Postgres so every web and worker
+    process contributes and the values survive restarts and event retention. Incremented by ``log_operation``
+    after the surrounding transaction commits; ``labels`` is the canonical ``k=v,k=v`` form."""
+
+    name = models.CharField(max_length=100)
+    labels = models.CharField(max_length=255, blank=True, default="")
+    value = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "labels"], name="metric_counter_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name}{{{self.labels}}} {self.value}"
+
+    def label_dict(self) -> dict[str, str]:
+        return dict(part.split("=", 1) for part in self.labels.split(",") if "=" in part)

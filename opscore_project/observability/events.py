@@ -1,0 +1,66 @@
+"""Event type names for the operation log (``log_operation(events.TASK_DISPATCHED, ...)``).
+
+One dotted name per transition; the dashboard filters and the metrics read these exact strings, so use the
+constants rather than literals.
+"""
+
+from __future__ import annotations
+
+# Agents (lifecycle, agentkit_bridge)
+AGENT_DISCOVERED = "agent.discovered"  # first seen (state report, poll or webhook)
+AGENT_REGISTERED = "agent.registered"
+AGENT_DEREGISTERED = "agent.deregistered"
+AGENT_STATE_CHANGED = "agent.state_changed"  # current state differs from the previous one
+
+# AgentKit bridge
+SYNC_RUN = "sync.run"  # a polling sync that changed something or changed outcome; context.outcome
+WEBHOOK_RECEIVED = "webhook.received"
+WEBHOOK_REJECTED = "webhook.rejected"
+
+# Workflow sessions
+SESSION_STARTED = "session.started"
+SESSION_COMPLETED = "session.completed"
+SESSION_FAILED = "session.failed"
+SESSION_CANCELLED = "session.cancelled"
+SESSION_RETRIED = "session.retried"
+
+# Task runs
+TASK_DISPATCHED = "task.dispatched"
+TASK_DISPATCH_ATTEMPT = "task.dispatch_attempt"  # one POST /run attempt (agentkit_bridge); context.outcome
+TASK_DISPATCH_FAILED = "task.dispatch_failed"  # dispatch failed for good (no more retries)
+TASK_RUNNING = "task.running"
+TASK_COMPLETED = "task.completed"
+TASK_FAILED = "task.failed"
+TASK_RETRIED = "task.retried"
+TASK_TIMED_OUT = "task.timed_out"
+TASK_CANCELLED = "task.cancelled"
+TASK_SKIPPED = "task.skipped"
+
+# Housekeeping
+EVENTS_PURGED = "events.purged"
+
+ALL_EVENT_TYPES: tuple[str, ...] = (
+    AGENT_DISCOVERED,
+    AGENT_REGISTERED,
+    AGENT_DEREGISTERED,
+    AGENT_STATE_CHANGED,
+    SYNC_RUN,
+    WEBHOOK_RECEIVED,
+    WEBHOOK_REJECTED,
+    SESSION_STARTED,
+    SESSION_COMPLETED,
+    SESSION_FAILED,
+    SESSION_CANCELLED,
+    SESSION_RETRIED,
+    TASK_DISPATCHED,
+    TASK_DISPATCH_ATTEMPT,
+    TASK_DISPATCH_FAILED,
+    TASK_RUNNING,
+    TASK_COMPLETED,
+    TASK_FAILED,
+    TASK_RETRIED,
+    TASK_TIMED_OUT,
+    TASK_CANCELLED,
+    TASK_SKIPPED,
+    EVENTS_PURGED,
+)

@@ -1,0 +1,157 @@
+"""JSON log lines and secret redaction, wired in ``settings.LOGGING``.
+
+Every record carries the current request id (and agent/session/task ids when bound) from
+``observability.context``, so one request's lines can be grepped together with its operation-log events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from opscore_project.observability.context import get_log_ids, get_request_id
+
+# Attributes every LogRecord has; anything else was passed through ``extra=`` and goes into the line.
+_RESERVED = frozenset(
+    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys() | {"message", "asctime", "taskName"}
+)
+
+_SECRET_KEY_RE = re.compile(r"(authorization|api[_-]?key|token|secret|password|passwd|cookie|signature)", re.I)
+_SECRET_VALUE_RES = (
+    # "Bearer abc…" / "Token abc…" anywhere in a message
+    (re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=\-]{4,}"), r"\1 [REDACTED]"),
+    # key=value / "key": "value" pairs whose key looks secret
+    (
+        re.compile(
+            r"(?i)([\"']?(?:authorization|api[_-]?key|x-api-key|token|secret|password|signature)[\"']?\s*[:=]\s*)"
+            r"([\"']?)[^\s\"',;&}]+"
+        ),
+        r"\1\2[REDACTED]",
+    ),
+)
+REDACTED = "[REDACTED]"
+# One cheap scan decides whether the substitutions above are needed at all (most lines have no secret).
+_SECRET_HINT_RE = re.compile(r"(?i)bearer|token|basic|authorization|api[_-]?key|secret|password|signature")
+
+
+def _known_secrets() -> list[str]:
+    try:
+        from django.conf import settings
+
+        values = [settings.OPSCORE_API_KEY, settings.SECRET_KEY, getattr(settings, "OPSCORE_WEBHOOK_SECRET", "")]
+    except Exception:  # noqa: BLE001 - logging must work before/without settings
+        return []
+    return [value for value in values if value and len(value) >= 6]
+
+
+def redact_text(text: str) -> str:
+    """Mask bearer tokens, secret-looking key/value pairs and the configured secrets in ``text``."""
+    for secret in _known_secrets():
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    if not _SECRET_HINT_RE.search(text):
+        return text
+    for pattern, replacement in _SECRET_VALUE_RES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(value: Any, key: str = "") -> Any:
+    """Redact a structured value: secret-named keys are masked whole, strings are scrubbed."""
+    if key and _SECRET_KEY_RE.search(key):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if value is None or isinstance(value, (int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {k: redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(v) for v in value]
+    return value
+
+
+class RedactionFilter(logging.Filter):
+    """Scrubs secrets from the message, its arguments and ``extra`` fields before any handler formats them."""
+
+    # Lines whose every field Ops-Core builds itself from safe values (method, path, status, timings, URL ids):
+    # skipping them keeps the per-request line cheap on the state-report hot path.
+    trusted_loggers = frozenset({"opscore.request"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name in self.trusted_loggers and not record.args and not record.exc_info:
+            return True
+        if record.args:
+            try:
+                record.msg = record.getMessage()
+            except Exception:  # noqa: BLE001 - a bad format string must not drop the line
+                record.msg = f"{record.msg} {record.args!r}"
+            record.args = None
+        if isinstance(record.msg, str):
+            record.msg = redact_text(record.msg)
+        for key, value in list(vars(record).items()):
+            if key not in _RESERVED:
+                setattr(record, key, redact_value(value, key))
+        # Django's request logger attaches the HttpRequest; its headers must never reach a formatter.
+        if hasattr(record, "request"):
+            record.request = f"{getattr(record.request, 'method', '')} {getattr(record.request, 'path', '')}"
+        return True
+
+
+class ContextFilter(logging.Filter):
+    """Adds the current request id and bound ids (used by the plain formatter; JSON reads them itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", ""):
+            record.request_id = get_request_id() or "-"
+        return True
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, request_id, bound ids, ``extra`` fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", "") or get_request_id()
+        if request_id and request_id != "-":
+            line["request_id"] = request_id
+        for key, value in get_log_ids().items():
+            line.setdefault(key, value)
+        for key, value in vars(record).items():
+            if key not in _RESERVED and key != "request_id" and value not in (None, ""):
+                line[key] = value
+        if record.exc_info:
+            line["exc"] = redact_text(self.formatException(record.exc_info))
+        elif record.exc_text:
+            line["exc"] = redact_text(record.exc_text)
+        return json.dumps(line, default=_json_default, separators=(",", ":"))
+
+
+class PlainFormatter(logging.Formatter):
+    """Human-readable lines for development (``LOG_FORMAT=plain``), still with the request id."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "request_id"):
+            record.request_id = get_request_id() or "-"
+        text = super().format(record)
+        extras = {k: v for k, v in vars(record).items() if k not in _RESERVED and k != "request_id"}
+        if extras:
+            text += " " + json.dumps(extras, default=_json_default, separators=(",", ":"))
+        return text

@@ -1,0 +1,86 @@
+"""Writes of the observability app: metric counters and operation-log retention."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from opscore_project.observability.models import MetricCounter, OperationEvent
+
+logger = logging.getLogger("opscore.operations")
+
+
+def metric_counters_increment(*, increments: list[tuple[str, str, float]]) -> None:
+    """Add to counters, creating missing ones. One statement on Postgres; rows in key order so concurrent
+    increments lock them in the same order and cannot deadlock."""
+    rows = sorted(increments)
+    if not rows:
+        return
+    if settings.IS_POSTGRES:
+        values = ", ".join(["(%s, %s, %s)"] * len(rows))
+        params = [item for row in rows for item in row]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO observability_metriccounter (name, labels, value) VALUES "
+                + values
+                + " ON CONFLICT (name, labels) DO UPDATE"
+                " SET value = observability_metriccounter.value + EXCLUDED.value",
+                params,
+            )
+        return
+    for name, labels, amount in rows:
+        updated = MetricCounter.objects.filter(name=name, labels=labels).update(value=F("value") + amount)
+        if not updated:
+            MetricCounter.objects.create(name=name, labels=labels, value=amount)
+
+
+def events_purge(*, older_than: datetime | None = None, batch_size: int = 5000, max_batches: int = 1000) -> int:
+    """Delete operation-log events created before ``older_than`` (default: now minus
+    ``OPSCORE_EVENT_RETENTION_DAYS``) in batches of ``batch_size`` ids, each its own short statement, so a large
+    backlog never holds one long lock or transaction. Returns how many were deleted."""
+    if older_than is None:
+        older_than = timezone.now() - timedelta(days=settings.OPSCORE_EVENT_RETENTION_DAYS)
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(
+            OperationEvent.objects.filter(created_at__lt=older_than)
+            .order_by("created_at")
+            .values_list("id", flat=True)[:batch_size]
+        )
+        if not ids:
+            break
+        count, _ = OperationEvent.objects.filter(id__in=ids).delete()
+        deleted += count
+        if len(ids) < batch_size:
+            break
+    if deleted:
+        logger.info(
+            "Purged %d operation events older than %s",
+            deleted,
+            older_than.isoformat(),
+            extra={"event_type": "events.purged", "deleted": deleted},
+        )
+    return deleted
+
+
+_PURGE_LOCK_KEY = 0x0B5E7E17  # pg advisory lock id for the purge; any constant unique within Ops-Core
+
+
+def events_purge_locked() -> int:
+    """``events_purge`` under a Postgres advisory lock: a second run while one is in progress returns 0."""
+    if not settings.IS_POSTGRES:
+        return events_purge()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_PURGE_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            return 0
+    try:
+        return events_purge()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_PURGE_LOCK_KEY])

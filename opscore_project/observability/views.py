@@ -1,0 +1,82 @@
+"""Staff pages: the live log dashboard and a session's timeline (server-rendered; small vanilla JS)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+
+from opscore_project.errors import ValidationFailed
+from opscore_project.observability import selectors
+from opscore_project.observability.apis import parse_event_filters
+from opscore_project.observability.models import EventLevel
+
+_FILTER_NAMES = ("agent", "session", "level", "type", "since", "until", "q")
+_INITIAL_ROWS = 100
+
+
+@staff_member_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The operation log, filterable, following new events live (polling the events API with ``after=``)."""
+    filter_error = None
+    try:
+        filters = parse_event_filters(request.GET, assume_utc=True)
+    except ValidationFailed as exc:
+        filter_error = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in (exc.errors or {}).items())
+        filters = selectors.EventFilters()
+    events = list(selectors.event_list(filters)[:_INITIAL_ROWS])
+    now = timezone.now()
+    window_hours = 24
+    aggregates = selectors.task_aggregates(
+        since=filters.since or now - timedelta(hours=window_hours), until=filters.until
+    )
+    context = {
+        "events": events,
+        "filters": {name: request.GET.get(name, "") for name in _FILTER_NAMES},
+        "filter_error": filter_error,
+        "levels": EventLevel.values,
+        "event_types": selectors.event_types_seen(),
+        "aggregates": aggregates,
+        "aggregate_window": "selected range" if filters.since else f"last {window_hours} h",
+        "events_api": reverse("event-list"),
+        "dashboard_config": {
+            "api": reverse("event-list"),
+            "pollMs": settings.OPSCORE_DASHBOARD_POLL_MS,
+            # Follow from the newest event of the whole log at page load, whatever the filters matched.
+            "latestId": selectors.latest_event_id(),
+            "agentUrl": reverse("dashboard-agent", args=["AGENT"]),
+            "sessionUrl": reverse("dashboard-session", args=["SESSION"]),
+            "filtered": filter_error is None,
+        },
+    }
+    return render(request, "observability/dashboard.html", context)
+
+
+@staff_member_required
+def session_detail(request: HttpRequest, session_id: str) -> HttpResponse:
+    """One session's task runs on a timeline, with its events."""
+    timeline = selectors.session_timeline(session_id)
+    if timeline is None:
+        raise Http404(f"No session {session_id!r}.")
+    return render(
+        request,
+        "observability/session.html",
+        {"timeline": timeline, "session_id": session_id, "poll_ms": settings.OPSCORE_DASHBOARD_POLL_MS},
+    )
+
+
+@staff_member_required
+def agent_redirect(request: HttpRequest, agent_id: str) -> HttpResponse:
+    """Dashboard rows link here: the agent's admin page (by pk), or the agent list searched by id."""
+    from lifecycle.selectors import agent_get
+
+    agent = agent_get(agent_id=agent_id)
+    if agent is None:
+        return redirect(reverse("admin:lifecycle_agent_changelist") + "?" + urlencode({"q": agent_id}))
+    return redirect("admin:lifecycle_agent_change", agent.pk)
