@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from lifecycle.hooks import StateReportResult, notify_state_listeners
 from lifecycle.models import Agent, AgentSource, AgentStateRecord
+from opscore_project.lib.db import fetchone_idempotent
 from opscore_project.observability import events
 from opscore_project.observability.context import get_request_id
 from opscore_project.observability.models import OperationEvent
@@ -126,9 +127,8 @@ def _state_report_postgres(
         "now": now,
         "request_id": get_request_id(),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_STATE_REPORT_SQL, params)
-        pk, created, assigned_task, became_current, stored, previous_state = cursor.fetchone()
+    # One round trip, prepared on the server after a few calls; see opscore_project.lib.db.
+    pk, created, assigned_task, became_current, stored, previous_state = fetchone_idempotent(_STATE_REPORT_SQL, params)
     return StateReportResult(
         agent_pk=pk,
         agent_id=agent_id,

@@ -1,4 +1,9 @@
-"""Production web server settings used by `make run` and the benchmarks (override with GUNICORN_* env)."""
+"""Production web server settings used by `make run` and the benchmarks (override with WEB_WORKERS/WEB_THREADS).
+
+gthread keeps client connections alive between requests; sync workers (a TCP handshake per request) cost no less
+CPU per request and had a worse p99. Shapes from 2x2 to 6x1 measured within noise of each other on 2 cores, except
+1 thread per worker (worse: no overlap of the database wait). See docs/performance.md.
+"""
 
 import multiprocessing
 import os

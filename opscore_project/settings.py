@@ -106,6 +106,14 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+if IS_POSTGRES:
+    # Statements run on a server-binding cursor (the state report write, opscore_project.lib.db) are prepared
+    # on the server after this many runs on a connection. Django's ordinary cursors bind client-side and are
+    # never prepared, whatever this says. Empty disables it (PgBouncer < 1.21 in transaction mode).
+    _prepare_threshold = env_str("DB_PREPARE_THRESHOLD", "2").strip()
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        env_int("DB_PREPARE_THRESHOLD", 2, minimum=0) if _prepare_threshold else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery --------------------------------------------------------------------------------------------------

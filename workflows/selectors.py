@@ -6,9 +6,26 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from workflows.models import TaskRun, WorkflowDefinition, WorkflowSession, duration_ms
+from opscore_project.lib.db import fetchone_idempotent
+from workflows.models import TaskRun, TaskRunStatus, WorkflowDefinition, WorkflowSession, duration_ms
+
+# Served by the partial index task_run_pending_idx (status = 'pending').
+_TASK_RUN_WAITING_SQL = (
+    f"SELECT EXISTS (SELECT 1 FROM {TaskRun._meta.db_table} WHERE status = 'pending' AND ready_at <= %s)"
+)
+
+
+def task_run_waiting_exists(*, now: datetime) -> bool:
+    """Whether any task run is waiting for an agent. Asked on every idle state report (the hot path).
+
+    On Postgres a prepared statement: the ORM spends ~4x longer building this query than Postgres answering it.
+    """
+    if settings.IS_POSTGRES:
+        return bool(fetchone_idempotent(_TASK_RUN_WAITING_SQL, [now])[0])
+    return TaskRun.objects.filter(status=TaskRunStatus.PENDING, ready_at__lte=now).exists()
 
 
 def definition_latest_list() -> QuerySet[WorkflowDefinition]:

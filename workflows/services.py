@@ -33,7 +33,7 @@ from lifecycle.services import agent_claim_idle, agent_release_task
 from opscore_project.errors import Conflict, NotFound, ValidationFailed
 from opscore_project.lib.signing import sign
 from opscore_project.observability.oplog import log_operation
-from workflows import dispatching, events
+from workflows import dispatching, events, selectors
 from workflows.models import (
     SESSION_ACTIVE,
     TASK_RUN_ACTIVE,
@@ -559,7 +559,7 @@ def state_report_received(result: StateReportResult) -> None:
         if result.state != AgentState.IDLE or not result.became_current:
             return
         now = timezone.now()
-        if TaskRun.objects.filter(status=TaskRunStatus.PENDING, ready_at__lte=now).exists():
+        if selectors.task_run_waiting_exists(now=now):
             task_runs_dispatch_to_agent(agent_pk=result.agent_pk, now=now)
         return
     if not result.became_current or not result.stored:

@@ -1,0 +1,53 @@
+"""One-round-trip execution of idempotent hot-path statements (the state report write).
+
+Two costs Django would otherwise add to every state report, each as large as the write itself:
+
+* ``CONN_HEALTH_CHECKS`` sends ``SELECT 1`` before the first query of every request: a second round trip.
+  Here the write itself is the health check: if it fails because the persistent connection died (Postgres
+  restarted, idle connection cut), the connection is closed and the statement retried once on a fresh one —
+  what the health check would have done, without paying for it when nothing is wrong. That is only safe for
+  statements that are idempotent (the state write is: an exact duplicate report is stored once and the
+  current state is decided by the newest timestamp).
+* Django's psycopg 3 cursors bind parameters client-side, so Postgres parses and plans the statement on every
+  call. This runs it on a server-side-binding cursor, which psycopg prepares on the server once the connection
+  has run it ``prepare_threshold`` times (the ``DB_PREPARE_THRESHOLD`` setting); every later call only executes.
+
+The cursor is still Django's wrapper (query logging, ``assertNumQueries``, error translation all apply).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import InterfaceError, OperationalError, connection
+
+
+def _server_binding_cursor():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+
+
+def fetchone_idempotent(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> tuple | None:
+    """Execute one idempotent statement on the default (Postgres) connection and return its first row.
+
+    Raises django.db errors as usual; a connection found dead by this statement is replaced and the
+    statement retried once (never inside a transaction, where the retry could not be atomic with the rest).
+    """
+    for attempt in (1, 2):
+        try:
+            with _server_binding_cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+        except (OperationalError, InterfaceError):
+            if attempt == 2 or connection.in_atomic_block or connection.is_usable():
+                raise
+            connection.close()
+            continue
+        # The statement went through on this connection: that is this request's health check.
+        connection.health_check_done = True
+        return row
+    raise AssertionError("unreachable")
