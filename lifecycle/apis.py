@@ -9,7 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lifecycle import selectors, services
+from lifecycle import selectors
+from lifecycle.fastpath import accepted_body, state_report_accept
 from lifecycle.models import AgentSource, AgentState
 from lifecycle.serializers import (
     AgentDetailSerializer,
@@ -19,7 +20,6 @@ from lifecycle.serializers import (
     StateReportAcceptedSerializer,
     StateReportRequestSerializer,
 )
-from lifecycle.validation import parse_json_object, validate_state_report
 from opscore_project.errors import NotFound, ValidationFailed
 from opscore_project.pagination import StandardPagination
 from opscore_project.schema import error_responses
@@ -57,15 +57,10 @@ class AgentStateApi(APIView):
         tags=["agents"],
     )
     def post(self, request: Request, agent_id: str) -> Response:
-        data = parse_json_object(request.content_type or "", request.body)
-        report = validate_state_report(agent_id, data)
-        services.agent_state_report(
-            agent_id=report.agent_id, state=report.state, details=report.details, reported_at=report.reported_at
-        )
-        return Response(
-            {"status": "success", "message": "State update accepted.", "agentId": report.agent_id},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        # Bearer requests are answered by lifecycle.fastpath before reaching DRF; this serves session-authenticated
+        # operators (browsable API) with the same code.
+        report = state_report_accept(agent_id=agent_id, content_type=request.content_type or "", body=request.body)
+        return Response(accepted_body(report.agent_id), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         operation_id="agent_state_get",

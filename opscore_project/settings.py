@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "opscore_project.observability.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Answers Bearer state reports (the hot path) before the session/CSRF/auth middleware and DRF; see the module.
+    "lifecycle.fastpath.StateReportFastPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
