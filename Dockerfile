@@ -6,4 +6,4 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN DEBUG=true python manage.py collectstatic --noinput -v 0
 EXPOSE 8080
-CMD ["gunicorn", "-c", "opscore_project/gunicorn_conf.py", "opscore_project.wsgi:application"]
+CMD ["python", "-m", "opscore_project.webserver"]

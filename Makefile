@@ -31,7 +31,7 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 web: $(STAMP)
-	$(VENV)/bin/gunicorn -c opscore_project/gunicorn_conf.py opscore_project.wsgi:application
+	$(PY) -m opscore_project.webserver
 
 worker: $(STAMP)
 	$(VENV)/bin/celery -A opscore_project worker --loglevel INFO

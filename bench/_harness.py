@@ -24,6 +24,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+if str(BASE_DIR) not in sys.path:
+    sys.path.insert(0, str(BASE_DIR))  # the benchmarks share the project's own web server command
 BENCH_DIR = BASE_DIR / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
 PYTHON = sys.executable
@@ -186,9 +188,11 @@ class Process:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def web_server_args() -> list[str]:
+def web_server_args(env: dict[str, str]) -> list[str]:
     """Exactly what opscore_project/launcher.py (`make run`) starts for the web server."""
-    return [str(BIN_DIR / "gunicorn"), "-c", "opscore_project/gunicorn_conf.py", "opscore_project.wsgi:application"]
+    from opscore_project.webserver import web_server_command
+
+    return web_server_command(env)
 
 
 def wait_http_ok(url: str, process: Process, timeout: float = 60.0) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h
+
+from opscore_project.webserver import web_server_config
 
 DB_NAME = "opscore_bench_state"
 AGENTS = 1000
@@ -90,12 +91,12 @@ def main() -> int:
         h.manage(env, "migrate", "--noinput", "-v", "0")
         h.say(f"registering {AGENTS} agents")
         h.run_python(env, REGISTER_AGENTS)
-        server = h.Process("bench-state-web", h.web_server_args(), env)
+        server = h.Process("bench-state-web", h.web_server_args(env), env)
         try:
             base = f"http://127.0.0.1:{port}"
             h.wait_http_ok(f"{base}/health", server)
             workers = h.descendants(server.pid)
-            h.say(f"gunicorn master {server.pid}, workers {workers}; log {server.log_path}")
+            h.say(f"web server {server.pid}, workers {workers}; log {server.log_path}")
             base_us = int(time.time() * 1e6)
             h.say(f"warm-up {WARMUP}s each")
             wrk(base, "bare", api_key, WARMUP, base_us)
@@ -132,8 +133,8 @@ def main() -> int:
         f"== bench-state (commit {commit}; {os.cpu_count()} cores; wrk -t{WRK_THREADS} -c{CONNECTIONS} "
         f"-d{DURATION}s; server alive at end: {alive}) =="
     )
-    conf = runpy.run_path(str(h.BASE_DIR / "opscore_project" / "gunicorn_conf.py"))
-    print(f"server: gunicorn {conf['worker_class']}, {conf['workers']} workers x {conf.get('threads', 1)} threads")
+    conf = web_server_config(env)
+    print(f"server: granian WSGI, {conf['workers']} workers x {conf['threads']} blocking threads")
     print(line("bare POST", bare))
     print(line("state report", state))
     print(f"state/bare ratio        {ratio:.2f}")

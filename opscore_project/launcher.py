@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from opscore_project.webserver import web_server_command
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 PYTHON = sys.executable
@@ -167,7 +169,7 @@ def main() -> int:
     start(
         processes,
         "web",
-        [str(bin_dir / "gunicorn"), "-c", "opscore_project/gunicorn_conf.py", "opscore_project.wsgi:application"],
+        web_server_command(env),
         env,
     )
     pool = ["--pool", "solo"] if env["REDIS_URL"].startswith("filesystem://") else ["--concurrency", "4"]
