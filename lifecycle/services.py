@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from lifecycle.hooks import StateReportResult, notify_state_listeners
+from lifecycle.hooks import StateReportResult, notify_state_listeners, state_probes
 from lifecycle.models import Agent, AgentSource, AgentStateRecord
 from opscore_project.lib.db import fetchone_idempotent
 from opscore_project.observability import events
@@ -76,7 +76,7 @@ WITH previous AS (
 SELECT upserted.id, upserted.created, upserted.assigned_task,
        (upserted.state = %(state)s AND upserted.state_timestamp = %(reported_at)s) AS became_current,
        EXISTS (SELECT 1 FROM inserted) AS stored,
-       COALESCE((SELECT state FROM previous), '') AS previous_state
+       COALESCE((SELECT state FROM previous), '') AS previous_state{probes}
 FROM upserted
 """
 
@@ -128,7 +128,9 @@ def _state_report_postgres(
         "request_id": get_request_id(),
     }
     # One round trip, prepared on the server after a few calls; see opscore_project.lib.db.
-    pk, created, assigned_task, became_current, stored, previous_state = fetchone_idempotent(_STATE_REPORT_SQL, params)
+    names, sql = _state_report_statement()
+    row = fetchone_idempotent(sql, params)
+    pk, created, assigned_task, became_current, stored, previous_state = row[:6]
     return StateReportResult(
         agent_pk=pk,
         agent_id=agent_id,
@@ -141,7 +143,32 @@ def _state_report_postgres(
         became_current=became_current,
         previous_state=previous_state,
         assigned_task=assigned_task,
+        probes=dict(zip(names, map(bool, row[6:]), strict=True)),
     )
+
+
+def _state_report_statement() -> tuple[list[str], str]:
+    """The state write with the registered probes as extra result columns (built once per process)."""
+    global _statement_cache
+    probes = state_probes()
+    if _statement_cache is None or _statement_cache[0] != list(probes):
+        columns = "".join(f",\n       ({expression}) AS probe_{name}" for name, expression in probes.items())
+        _statement_cache = (list(probes), _STATE_REPORT_SQL.replace("{probes}", columns))
+    return _statement_cache
+
+
+_statement_cache: tuple[list[str], str] | None = None
+
+
+def _evaluate_probes(agent_id: str, state: str, now: datetime) -> dict[str, bool]:
+    """The generic path's probes, one query each (only the embedded SQLite mode comes here; evaluated after the
+    write rather than before it, which no registered probe depends on)."""
+    results = {}
+    with connection.cursor() as cursor:
+        for name, expression in state_probes().items():
+            cursor.execute(f"SELECT ({expression})", {"agent_id": agent_id, "state": state, "now": now})
+            results[name] = bool(cursor.fetchone()[0])
+    return results
 
 
 @transaction.atomic
@@ -175,6 +202,7 @@ def _state_report_generic(
         became_current=became_current,
         previous_state=previous_state,
         assigned_task=agent.assigned_task,
+        probes=_evaluate_probes(agent_id, state, now),
     )
 
 

@@ -18,6 +18,15 @@ _TASK_RUN_WAITING_SQL = (
 )
 
 
+# The same question as a lifecycle state probe: answered inside the state write's statement for idle reports,
+# so an idle report costs no second round trip (registered in WorkflowsConfig.ready()).
+TASK_RUN_WAITING_PROBE = "task_run_waiting"
+TASK_RUN_WAITING_PROBE_SQL = (
+    f"CASE WHEN %(state)s = 'idle' THEN EXISTS (SELECT 1 FROM {TaskRun._meta.db_table} "
+    "WHERE status = 'pending' AND ready_at <= %(now)s) ELSE false END"
+)
+
+
 def task_run_waiting_exists(*, now: datetime) -> bool:
     """Whether any task run is waiting for an agent. Asked on every idle state report (the hot path).
 

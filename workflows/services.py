@@ -559,7 +559,8 @@ def state_report_received(result: StateReportResult) -> None:
         if result.state != AgentState.IDLE or not result.became_current:
             return
         now = timezone.now()
-        if selectors.task_run_waiting_exists(now=now):
+        waiting = result.probes.get(selectors.TASK_RUN_WAITING_PROBE)
+        if waiting if waiting is not None else selectors.task_run_waiting_exists(now=now):
             task_runs_dispatch_to_agent(agent_pk=result.agent_pk, now=now)
         return
     if not result.became_current or not result.stored:

@@ -24,8 +24,9 @@ def test_a_state_report_is_one_query(api_client, django_assert_num_queries):
     post_report(api_client, "agent-1", 0)
     with django_assert_num_queries(1):
         assert post_report(api_client, "agent-1", 1, "active").status_code == 202
-    # An idle report from a free agent adds the workflow engine's one EXISTS (is any task waiting?).
-    with django_assert_num_queries(2):
+    # An idle report from a free agent asks the workflow engine's "is any task waiting?" inside the same
+    # statement (a state probe), so it is one query too.
+    with django_assert_num_queries(1):
         assert post_report(api_client, "agent-1", 2, "idle").status_code == 202
 
 
@@ -87,3 +88,17 @@ def test_no_index_covers_a_column_every_state_report_changes():
             """
         )
         assert cursor.fetchall() == []
+
+
+@pytest.mark.django_db
+def test_registered_probes_are_answered_by_the_state_write(monkeypatch):
+    from django.utils import timezone
+
+    from lifecycle import hooks, services
+
+    monkeypatch.setitem(hooks._state_probes, "is_idle_report", "%(state)s = 'idle'")
+    now = timezone.now()
+    idle = services.agent_state_report(agent_id="p1", state="idle", details={}, reported_at=now)
+    active = services.agent_state_report(agent_id="p1", state="active", details={}, reported_at=now)
+    assert idle.probes["is_idle_report"] is True
+    assert active.probes["is_idle_report"] is False

@@ -97,16 +97,27 @@ def test_a_report_from_a_free_agent_that_is_not_idle_costs_no_query(make_agent, 
     assert len(queries) == 0
 
 
-def test_an_idle_report_with_nothing_waiting_costs_one_exists_query(make_agent, clock):
+def test_an_idle_report_with_nothing_waiting_costs_no_query_after_the_write(make_agent, clock):
     make_agent("a1", ["c"])
     from lifecycle.services import _state_report_postgres
     from workflows.listeners import on_state_report
 
+    # "Is any task waiting?" is answered by a probe inside the state write itself.
     result = _state_report_postgres("a1", "idle", {}, clock.tick(), timezone.now())
+    assert result.probes == {"task_run_waiting": False}
     with CaptureQueriesContext(connection) as queries:
         on_state_report(result)
-    assert len(queries) == 1
-    assert "EXISTS" in queries[0]["sql"].upper() or "LIMIT 1" in queries[0]["sql"].upper()
+    assert len(queries) == 0
+
+
+def test_an_idle_report_sees_a_waiting_task_through_the_probe(define, start, make_agent, clock):
+    make_agent("busy", ["c"], state="active")
+    session = start(define(linear("c")))
+    assert runs(session) == [("s1", 1, "pending")]
+    from lifecycle.services import _state_report_postgres
+
+    result = _state_report_postgres("busy", "idle", {}, clock.tick(), timezone.now())
+    assert result.probes == {"task_run_waiting": True}
 
 
 def test_an_error_is_retried_then_succeeds(define, start, make_agent, sent, report):
