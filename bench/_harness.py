@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks: a private database, the production web server, wrk, memory figures.
 
-Every benchmark runs Ops-Core exactly as `make run` does (gunicorn with opscore_project/gunicorn_conf.py,
+Every benchmark runs Ops-Core exactly as `make run` does (granian via opscore_project/webserver.py,
 DEBUG off, secrets from the environment) against its own database and Redis db, on a free loopback port,
 and removes what it created when it ends.
 """

@@ -1,6 +1,6 @@
 """`make bench-state`: state reports per second through the production web server, and the bare-endpoint ratio.
 
-Starts Ops-Core as `make run` does (gunicorn + opscore_project/gunicorn_conf.py, DEBUG off, fresh secrets) on a
+Starts Ops-Core as `make run` does (granian via opscore_project/webserver.py, DEBUG off, fresh secrets) on a
 private database, registers 1,000 agents, then with wrk (64 connections, 20 s after a warm-up):
   1. POST /v1/opscore/bench/bare — a trivial DRF POST, no database work (the ceiling of this stack here);
   2. POST /v1/opscore/agent/{id}/state — SDK-shaped reports rotating over the agents, each with its own timestamp.
