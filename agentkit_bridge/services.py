@@ -18,10 +18,10 @@ from django.utils import timezone
 
 from agentkit_bridge import client
 from agentkit_bridge.exceptions import AgentKitError, ListingUnsupported
-from agentkit_bridge.locks import try_lock
 from agentkit_bridge.models import DispatchAttempt, DispatchOutcomeKind, SyncOutcome, SyncRun
 from lifecycle import services as lifecycle_services
 from lifecycle.models import Agent, AgentSource
+from opscore_project.locks import try_lock
 from opscore_project.observability.models import OperationEvent
 from opscore_project.observability.oplog import log_operation
 

@@ -8,7 +8,6 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from agentkit_bridge.locks import lock_key
 from agentkit_bridge.models import SyncRun
 from agentkit_bridge.services import SYNC_LOCK_NAME
 from agentkit_bridge.tasks import sync_agents
@@ -16,6 +15,7 @@ from agentkit_bridge.tests.conftest import AGENTKIT, listed_agent, listing
 from lifecycle import services as lifecycle_services
 from lifecycle.models import Agent
 from opscore_project import testing
+from opscore_project.locks import lock_key
 from opscore_project.observability.models import OperationEvent
 
 pytestmark = pytest.mark.django_db

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from opscore_project.locks import try_lock
 from opscore_project.observability.models import MetricCounter, OperationEvent
 
 logger = logging.getLogger("opscore.operations")
@@ -68,19 +69,7 @@ def events_purge(*, older_than: datetime | None = None, batch_size: int = 5000, 
     return deleted
 
 
-_PURGE_LOCK_KEY = 0x0B5E7E17  # pg advisory lock id for the purge; any constant unique within Ops-Core
-
-
 def events_purge_locked() -> int:
-    """``events_purge`` under a Postgres advisory lock: a second run while one is in progress returns 0."""
-    if not settings.IS_POSTGRES:
-        return events_purge()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_PURGE_LOCK_KEY])
-        if not cursor.fetchone()[0]:
-            return 0
-    try:
-        return events_purge()
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [_PURGE_LOCK_KEY])
+    """``events_purge`` under a cluster-wide lock: a second run while one is in progress returns 0."""
+    with try_lock("observability.events_purge") as acquired:
+        return events_purge() if acquired else 0

@@ -1,4 +1,4 @@
-"""A non-blocking, cluster-wide lock for periodic tasks, so overlapping runs cannot pile up."""
+"""A non-blocking, cluster-wide lock for periodic tasks (sync, sweep, purge), so overlapping runs cannot pile up."""
 
 from __future__ import annotations
 
