@@ -153,7 +153,7 @@ def session_start(
                 agent_id=agent.agent_id if agent else "",
                 session_id=str(session.id),
             )
-            _session_advance(session, definition, now)
+            _session_advance(session, definition, now, runs=[])  # a new session has no runs yet
     except IntegrityError:
         if idempotency_key:
             return WorkflowSession.objects.get(idempotency_key=idempotency_key), False
