@@ -1,9 +1,10 @@
 """Workflow engine benchmark: many concurrent sessions through the real stack, end to end.
 
-Runs Ops-Core as in production (gunicorn, DEBUG off) on a private database and Redis db, one Celery worker, and
-the mock AgentKit with simulated agents registered through the signed webhook; starts ``--sessions`` runs of a
-three-step linear workflow (capability-routed) as fast as the API takes them, waits for all to end, and reports
-throughput plus per-task queue wait, dispatch latency (AgentKit's 202) and end-to-end session time.
+Runs Ops-Core as in production (granian via opscore_project/webserver.py, DEBUG off) on a private database and Redis
+db, one Celery worker, and the mock AgentKit with simulated agents registered through the signed webhook; starts
+``--sessions`` runs of a three-step linear workflow (capability-routed) as fast as the API takes them, waits for all
+to end, and reports throughput plus per-task queue wait, dispatch latency (AgentKit's 202) and end-to-end session
+time.
 
     python bench/bench_workflows.py --sessions 300 --agents 30 --work-time 0.05
 
@@ -12,6 +13,14 @@ as many of the fan-out/fan-in DAG (workflows/samples/sample_dag.yaml), started t
 completed per second, session latency, dispatch latency from the task becoming ready to AgentKit's 202 (task run
 ``ready_at`` → ``accepted_at``), a stuck/lost-session check and the peak RSS of web and Celery workers, against
 the targets in docs/performance.md.
+
+It also breaks each task's cycle into phases read from the rows' timestamps (ready → dispatched → AgentKit's
+202 → ``active`` → ended), the trip of a state report (agent's timestamp → received), dispatched → the bridge's
+``/run`` call, how long an agent stays free between runs, and the CPU seconds of web, Celery, Postgres and the
+benchmark process (mock AgentKit + agents) during the run. Options: ``--rate N`` starts sessions at N per
+second instead of all at once (latency below capacity, not backlog); ``--celery-pool``/``--celery-concurrency``
+(env ``BENCH_CELERY_POOL``/``BENCH_CELERY_CONCURRENCY``, default threads x16); it waits up to
+``BENCH_QUIET_WAIT`` s (default 180) for the shared machine to be quiet; ``BENCH_REDIS_URL`` picks the broker db.
 
 Results go to bench/results/workflows-<timestamp>.json. Everything it created is removed at the end.
 """
@@ -110,6 +119,32 @@ def engine_figures(database_url: str, session_ids: list[str], elapsed: float) ->
         ).fetchall()
         sessions = dict(conn.execute("SELECT status, count(*) FROM workflows_workflowsession GROUP BY status"))
         known = {str(r[0]) for r in conn.execute("SELECT id FROM workflows_workflowsession")}
+        phases = conn.execute(
+            """SELECT EXTRACT(EPOCH FROM (dispatched_at - ready_at)) * 1000,
+                      EXTRACT(EPOCH FROM (accepted_at - dispatched_at)) * 1000,
+                      EXTRACT(EPOCH FROM (started_at - accepted_at)) * 1000,
+                      EXTRACT(EPOCH FROM (ended_at - COALESCE(started_at, accepted_at))) * 1000
+               FROM workflows_taskrun WHERE status = 'completed'"""
+        ).fetchall()
+        # How long an agent stays free between ending one run and being given the next one, and whether runs
+        # were waiting meanwhile (a free agent while runs wait = a missed event-driven dispatch).
+        gaps = conn.execute(
+            """SELECT EXTRACT(EPOCH FROM (next_dispatch - ended_at)) * 1000 FROM (
+                   SELECT ended_at, LEAD(dispatched_at) OVER (PARTITION BY agent_id ORDER BY dispatched_at)
+                          AS next_dispatch
+                   FROM workflows_taskrun WHERE agent_id IS NOT NULL) t
+               WHERE next_dispatch IS NOT NULL"""
+        ).fetchall()
+        # A state report's trip: the agent's timestamp (taken just before it POSTs) → Ops-Core received it.
+        report_trip = conn.execute(
+            "SELECT EXTRACT(EPOCH FROM (received_at - reported_at)) * 1000 FROM lifecycle_agentstaterecord"
+        ).fetchall()
+        http_ms = conn.execute("SELECT latency_ms FROM agentkit_bridge_dispatchattempt").fetchall()
+        # dispatched → the bridge's worker starts the /run call (commit, broker hop, Celery pick-up, bookkeeping).
+        pickup = conn.execute(
+            """SELECT EXTRACT(EPOCH FROM (a.created_at - r.dispatched_at)) * 1000 - a.latency_ms
+               FROM agentkit_bridge_dispatchattempt a JOIN workflows_taskrun r ON r.dispatch_ref = a.dispatch_ref"""
+        ).fetchall()
         open_runs = conn.execute(
             "SELECT count(*) FROM workflows_taskrun WHERE status IN ('pending', 'dispatched', 'running')"
         ).fetchone()[0]
@@ -124,6 +159,14 @@ def engine_figures(database_url: str, session_ids: list[str], elapsed: float) ->
         "openTaskRuns": open_runs,
         "lostSessions": len(set(session_ids) - known),
         "notCompletedSessions": sum(v for k, v in sessions.items() if k != "completed"),
+        "phasesMs": {
+            name: summary([float(row[i]) for row in phases if row[i] is not None])
+            for i, name in enumerate(["readyToDispatched", "dispatchedToAccepted", "acceptedToActive", "activeToEnded"])
+        },
+        "stateReportSentToReceivedMs": summary([float(row[0]) for row in report_trip if row[0] is not None]),
+        "agentkitRunCallMs": summary([float(row[0]) for row in http_ms if row[0] is not None]),
+        "dispatchedToRunCallMs": summary([float(row[0]) for row in pickup if row[0] is not None]),
+        "agentFreeBetweenRunsMs": summary([float(row[0]) for row in gaps if row[0] is not None]),
     }
 
 
@@ -135,7 +178,9 @@ def print_targets(result: dict) -> bool:
     print()
     print(
         f"== bench-workflows (commit {result['commit']}; {result['sessions']} sessions of {result['workflows']}, "
-        f"{result['agents']} agents, work time {result['workTimeSeconds']}s) =="
+        f"{result['agents']} agents, work time {result['workTimeSeconds']}s"
+        + (f", {result['rate']} sessions/s" if result.get("rate") else ", all started at once")
+        + f"; Celery {result['celeryPool']}) =="
     )
     print(f"tasks completed         {result['taskRunsCompleted']} in {result['elapsedSeconds']}s")
     print(f"session latency         p50 {s['p50']} ms, p99 {s['p99']} ms")
@@ -143,6 +188,18 @@ def print_targets(result: dict) -> bool:
     q, e = result["taskQueueWaitMs"], result["dispatchLatencyMs"]
     print(f"  of which waiting      ready->dispatched (a free agent) p50 {q['p50']} ms, p99 {q['p99']} ms")
     print(f"  of which engine       dispatched->202 (Celery + AgentKit call) p50 {e['p50']} ms, p99 {e['p99']} ms")
+    for name, ph in result["phasesMs"].items():
+        print(f"  phase {name:<22} p50 {ph['p50']:.1f} ms, p99 {ph['p99']:.1f} ms" if ph["count"] else f"  {name}: -")
+    gap = result["agentFreeBetweenRunsMs"]
+    if gap["count"]:
+        print(f"agent free between runs  p50 {gap['p50']:.1f} ms, p99 {gap['p99']:.1f} ms, max {gap['max']:.1f} ms")
+    for name in ("stateReportSentToReceivedMs", "dispatchedToRunCallMs", "agentkitRunCallMs"):
+        ph = result[name]
+        if ph["count"]:
+            print(f"  {name:<28} p50 {ph['p50']:.1f} ms, p99 {ph['p99']:.1f} ms")
+    cpu = result.get("cpuSeconds") or {}
+    if cpu:
+        print("CPU seconds during run   " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
     print(f"session statuses        {result['sessionStatuses']}; open task runs {result['openTaskRuns']}")
     print(f"peak RSS                web {result['webWorkerPeakRssMb']} MB; Celery {result['celeryWorkerPeakRssMb']} MB")
     checks = [
@@ -162,6 +219,13 @@ def print_targets(result: dict) -> bool:
     return all(ok for *_, ok in checks)
 
 
+def _comm(proc_dir: Path) -> str:
+    try:
+        return (proc_dir / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=300)
@@ -171,6 +235,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16, help="Concurrent API clients starting sessions.")
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="Start sessions at this many per second (default: all at once)."
+    )
+    parser.add_argument("--celery-pool", default=os.environ.get("BENCH_CELERY_POOL", "threads"))
+    parser.add_argument("--celery-concurrency", type=int, default=int(os.environ.get("BENCH_CELERY_CONCURRENCY", "16")))
     args = parser.parse_args()
 
     from mock_agentkit.testing import AgentSpec, start_mock_agentkit
@@ -207,10 +276,15 @@ def main() -> int:
             [PYTHON, "-m", "celery", "-A", "opscore_project", "purge", "-f"], cwd=BASE_DIR, env=env, check=False,
             capture_output=True,
         )  # fmt: skip
-        gunicorn = [str(BIN_DIR / "gunicorn"), "-c", "opscore_project/gunicorn_conf.py", "opscore_project.wsgi"]
+        from opscore_project.webserver import web_server_command
+
         processes.append(
             subprocess.Popen(
-                gunicorn, cwd=BASE_DIR, env=env, stdout=open(logs / "web.log", "w"), stderr=subprocess.STDOUT
+                web_server_command(env),
+                cwd=BASE_DIR,
+                env=env,
+                stdout=open(logs / "web.log", "w"),
+                stderr=subprocess.STDOUT,
             )
         )
         wait_http(f"{base_url}/health")
@@ -223,7 +297,8 @@ def main() -> int:
         mock.drain()
         worker_env = dict(env, AGENTKIT_API_URL=mock.url)
         worker = [PYTHON, "-m", "celery", "-A", "opscore_project", "worker", "--loglevel", "WARNING",
-                  "--pool", "threads", "--concurrency", "16", "--without-gossip", "--without-mingle"]  # fmt: skip
+                  "--pool", args.celery_pool, "--concurrency", str(args.celery_concurrency),
+                  "--without-gossip", "--without-mingle"]  # fmt: skip
         processes.append(
             subprocess.Popen(worker, cwd=BASE_DIR, env=worker_env, stdout=open(logs / "worker.log", "w"),
                              stderr=subprocess.STDOUT)
@@ -256,9 +331,35 @@ def main() -> int:
             response.raise_for_status()
             return response.json()["sessionId"]
 
+        sys.path.insert(0, str(BASE_DIR / "bench"))
+        import _harness as h
+
+        def cpu_now() -> dict[str, float]:
+            postgres = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and _comm(d) == "postgres"]
+            times = os.times()
+            return {
+                "web": h.process_cpu_seconds(h.descendants(processes[0].pid)),
+                "celery": h.process_cpu_seconds([processes[1].pid, *h.descendants(processes[1].pid)]),
+                "postgres": h.process_cpu_seconds(postgres),
+                "bench+mock": times.user + times.system,
+                "machine": (lambda t: (t[0] - t[1]) / os.sysconf("SC_CLK_TCK"))(h._cpu_times()),
+            }
+
+        busy = h.wait_for_quiet_machine()
+        say(f"machine {busy:.0%} busy before the run (other load skews every figure; see BENCH_QUIET_WAIT)")
+        cpu_before = cpu_now()
         began = time.monotonic()
         with ThreadPoolExecutor(args.clients) as pool:
-            session_ids = list(pool.map(start_one, range(total_sessions)))
+            if args.rate:
+                # Open loop: sessions arrive at a steady rate below capacity, so a task's latency is the dispatch
+                # path itself, not its place in a backlog of all sessions started at once.
+                futures = []
+                for index in range(total_sessions):
+                    time.sleep(max(0.0, began + index / args.rate - time.monotonic()))
+                    futures.append(pool.submit(start_one, index))
+                session_ids = [future.result() for future in futures]
+            else:
+                session_ids = list(pool.map(start_one, range(total_sessions)))
         started_in = time.monotonic() - began
         say(f"all started in {started_in:.2f}s; waiting for them to end")
         deadline = time.monotonic() + args.timeout
@@ -272,6 +373,7 @@ def main() -> int:
                 break
             time.sleep(0.25)
         elapsed = time.monotonic() - began
+        cpu_after = cpu_now()
 
         with ThreadPoolExecutor(args.clients) as pool:
             details = list(
@@ -301,13 +403,13 @@ def main() -> int:
             "taskDurationMs": summary([t["durationMs"] for t in tasks if t["durationMs"] is not None]),
         }
         result.update(engine_figures(env["DATABASE_URL"], session_ids, elapsed))
-        sys.path.insert(0, str(BASE_DIR / "bench"))
-        import _harness as h
+        result["cpuSeconds"] = {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_before}
 
         web_rss = h.peak_rss_mb(h.descendants(processes[0].pid))
         celery_rss = h.peak_rss_mb([processes[1].pid, *h.descendants(processes[1].pid)])
         result["webWorkerPeakRssMb"], result["celeryWorkerPeakRssMb"] = web_rss, celery_rss
         result["sessions"], result["workflows"] = len(session_ids), workflow_ids
+        result["rate"], result["celeryPool"] = args.rate, f"{args.celery_pool} x{args.celery_concurrency}"
         result["commit"] = h.git_commit()
         passed = print_targets(result)
         results_dir = BASE_DIR / "bench" / "results"

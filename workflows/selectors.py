@@ -27,6 +27,23 @@ TASK_RUN_WAITING_PROBE_SQL = (
 )
 
 
+# Definitions are immutable once stored (a new version is a new row; sessions PROTECT theirs), so each process
+# keeps the ones it has loaded: the engine reads a session's definition on every completion and dispatch.
+_DEFINITION_CACHE: dict[int, WorkflowDefinition] = {}
+_DEFINITION_CACHE_SIZE = 512
+
+
+def definition_of(session: WorkflowSession) -> WorkflowDefinition:
+    """The session's pinned definition, from this process's cache after the first read (no query)."""
+    definition = _DEFINITION_CACHE.get(session.definition_id)
+    if definition is None or definition.workflow_id != session.workflow_id:  # a test database flushed and reused ids
+        definition = WorkflowDefinition.objects.get(pk=session.definition_id)
+        if len(_DEFINITION_CACHE) >= _DEFINITION_CACHE_SIZE:
+            _DEFINITION_CACHE.clear()
+        _DEFINITION_CACHE[definition.pk] = definition
+    return definition
+
+
 def task_run_waiting_exists(*, now: datetime) -> bool:
     """Whether any task run is waiting for an agent. Asked on every idle state report (the hot path).
 

@@ -32,8 +32,9 @@ from lifecycle.selectors import with_capability
 from lifecycle.services import agent_claim_idle, agent_release_task
 from opscore_project.errors import Conflict, NotFound, ValidationFailed
 from opscore_project.lib.signing import sign
+from opscore_project.observability import events
 from opscore_project.observability.oplog import log_operation
-from workflows import dispatching, events, selectors
+from workflows import dispatching, selectors
 from workflows.models import (
     SESSION_ACTIVE,
     TASK_RUN_ACTIVE,
@@ -153,7 +154,7 @@ def session_start(
                 agent_id=agent.agent_id if agent else "",
                 session_id=str(session.id),
             )
-            _session_advance(session, definition, now)
+            _session_advance(session, definition, now, runs=[])  # a new session has no runs yet
     except IntegrityError:
         if idempotency_key:
             return WorkflowSession.objects.get(idempotency_key=idempotency_key), False
@@ -181,7 +182,7 @@ def session_retry(*, session_id: uuid.UUID | str) -> WorkflowSession:
         session = _lock_session(session_id)
         if session.status != SessionStatus.FAILED:
             raise Conflict(f"Only a failed session can be retried (this one is {session.status}).")
-        definition = session.definition
+        definition = selectors.definition_of(session)
         session.retry_round += 1
         session.status = SessionStatus.RUNNING if session.started_at else SessionStatus.PENDING
         session.ended_at, session.error = None, ""
@@ -408,10 +409,14 @@ def task_runs_dispatch(
 
 def task_runs_dispatch_to_agent(*, agent_pk: int, now: datetime | None = None) -> bool:
     """Give a free agent the best waiting run it can take (event-driven path: the agent just became idle)."""
-    now = now or timezone.now()
+    return _dispatch_to_agent(agent_pk, now or timezone.now()) is not None
+
+
+def _dispatch_to_agent(agent_pk: int, now: datetime) -> uuid.UUID | None:
+    """The run the free agent was given, or None."""
     agent = _free_agents(now).filter(pk=agent_pk).first()
     if agent is None:
-        return False
+        return None
     routes = Q(target_agent_id=agent.pk)
     if agent.capabilities_known and agent.capabilities:
         routes |= Q(target_agent__isnull=True, capability__in=list(agent.capabilities))
@@ -419,10 +424,10 @@ def task_runs_dispatch_to_agent(*, agent_pk: int, now: datetime | None = None) -
     for run_id in run_ids:
         outcome = _task_run_dispatch(run_id, [agent], now)
         if outcome == "dispatched":
-            return True
+            return run_id
         if outcome == "agent_taken":
-            return False
-    return False
+            return None
+    return None
 
 
 def _task_run_dispatch(run_id: uuid.UUID, agents: list[Agent], now: datetime) -> str:
@@ -442,7 +447,7 @@ def _task_run_dispatch(run_id: uuid.UUID, agents: list[Agent], now: datetime) ->
         else:
             return "agent_taken"
         session = run.session
-        policy = session.definition.policy(run.task_id) if run.task_id else {}
+        policy = selectors.definition_of(session).policy(run.task_id) if run.task_id else {}
         timeout_at = now + timedelta(seconds=policy["timeoutSeconds"])
         dispatch_ref = f"{run.pk}:{run.dispatch_count + 1}"
         TaskRun.objects.filter(pk=run.pk, status=TaskRunStatus.PENDING).update(
@@ -565,7 +570,7 @@ def state_report_received(result: StateReportResult) -> None:
         return
     if not result.became_current or not result.stored:
         return  # out of order, or an exact duplicate: already handled
-    ended_in = task_run_progress(
+    ended = task_run_progress(
         run_id=run_id,
         agent_pk=result.agent_pk,
         state=result.state,
@@ -573,12 +578,22 @@ def state_report_received(result: StateReportResult) -> None:
         reported_at=result.reported_at,
         explicit=explicit_id is not None,
     )
-    if ended_in is not None:
+    if ended is not None:
         # The freed agent (if idle) takes the best run waiting for it (priority, then age: maybe this
-        # session's next step); then the session's other new runs go to other free agents.
-        if result.state == AgentState.IDLE:
-            task_runs_dispatch_to_agent(agent_pk=result.agent_pk)
-        _dispatch_soon(session_id=ended_in)
+        # session's next step); then the session's other new runs go to other free agents. When the completion
+        # created nothing, or only the run the agent just took, there is nothing more to dispatch here.
+        taken = _dispatch_to_agent(result.agent_pk, timezone.now()) if result.state == AgentState.IDLE else None
+        if ended.new_runs is None or any(run_id != taken for run_id in ended.new_runs):
+            _dispatch_soon(session_id=ended.session_id)
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    """A run that ended on a state report: its session, and the runs now ready that its end created (None: not
+    known, e.g. after a failure that may have queued a retry or fallback)."""
+
+    session_id: uuid.UUID
+    new_runs: list[uuid.UUID] | None
 
 
 def task_run_progress(
@@ -589,8 +604,8 @@ def task_run_progress(
     details: dict[str, Any],
     reported_at: datetime | None = None,
     explicit: bool = False,
-) -> uuid.UUID | None:
-    """Apply one current state report to the task run in flight on the agent; the session id if the run ended.
+) -> RunEnded | None:
+    """Apply one current state report to the task run in flight on the agent; what ended, if the run did.
 
     ``active`` → running; ``idle`` (or ``finished``) → completed with the result; ``error`` → a failed attempt.
     Every change is a compare-and-swap on the run's status, so a report can never complete a run twice.
@@ -599,7 +614,7 @@ def task_run_progress(
     run = (
         TaskRun.objects.filter(pk=run_id, agent_id=agent_pk)
         .select_related("agent")
-        .only("id", "session_id", "status", "task_id", "dispatched_at", "agent__agent_id")
+        .only("id", "session_id", "status", "task_id", "attempt", "dispatched_at", "agent__agent_id")
         .first()
     )
     if run is None or run.status not in TASK_RUN_IN_FLIGHT:
@@ -628,15 +643,17 @@ def task_run_progress(
         )
         if run.status == TaskRunStatus.DISPATCHED and not (explicit or sent_after_dispatch):
             return None
-        allowed = TASK_RUN_IN_FLIGHT
-        ended = _task_run_complete(run_id, run.session_id, _result_of(details), allowed, now)
+        created = _task_run_complete(run, _result_of(details), TASK_RUN_IN_FLIGHT, now)
+        if created is None:
+            return None
+        ready = [new.pk for new in created if new.status == TaskRunStatus.PENDING and new.ready_at <= now]
+        return RunEnded(run.session_id, ready)
     elif state == AgentState.ERROR:
         ended = _task_run_fail(
             run_id, run.session_id, TaskRunStatus.FAILED, _error_of(details), now, from_statuses=TASK_RUN_IN_FLIGHT
         )
-    else:
-        return None
-    return run.session_id if ended else None
+        return RunEnded(run.session_id, None) if ended else None
+    return None
 
 
 def _result_of(details: dict[str, Any]) -> Any:
@@ -654,29 +671,33 @@ def _error_of(details: dict[str, Any]) -> str:
     return f"Agent reported error: {text}" if text else "Agent reported error."
 
 
-def _task_run_complete(
-    run_id: uuid.UUID, session_id: uuid.UUID, result: Any, from_statuses: tuple, now: datetime
-) -> bool:
+def _task_run_complete(run: TaskRun, result: Any, from_statuses: tuple, now: datetime) -> list[TaskRun] | None:
+    """Complete ``run`` (loaded with task_id, attempt, session_id and its agent) and advance its session.
+
+    None if the run was no longer in ``from_statuses``; else the runs the completion created.
+    """
     with transaction.atomic():
-        session = _lock_session(session_id)
-        changed = TaskRun.objects.filter(pk=run_id, status__in=from_statuses).update(
+        session = _lock_session(run.session_id)
+        changed = TaskRun.objects.filter(pk=run.pk, status__in=from_statuses).update(
             status=TaskRunStatus.COMPLETED, result=result, ended_at=now
         )
         if not changed:
-            return False
-        run = TaskRun.objects.select_related("agent").get(pk=run_id)
-        agent_release_task(task_ref=str(run_id))
+            return None
+        agent_release_task(task_ref=str(run.pk))
         log_operation(
             events.TASK_COMPLETED,
             {"taskId": run.task_id, "attempt": run.attempt},
             message=f"Task {run.task_id} completed",
             agent_id=run.agent.agent_id if run.agent else "",
-            session_id=str(session_id),
-            task_id=str(run_id),
+            session_id=str(run.session_id),
+            task_id=str(run.pk),
         )
-        if session.is_active:
-            _session_advance(session, session.definition, now)
-    return True
+        if not session.is_active:
+            return []
+        runs = list(session.task_runs.all())
+        known = {existing.pk for existing in runs}
+        _session_advance(session, selectors.definition_of(session), now, runs=runs)
+    return [created for created in runs if created.pk not in known]
 
 
 def _task_run_fail(
@@ -722,7 +743,7 @@ def _task_run_fail(
 def _after_failed_attempt(
     session: WorkflowSession, run: TaskRun, error: str, now: datetime, *, allow_retry: bool
 ) -> None:
-    definition = session.definition
+    definition = selectors.definition_of(session)
     policy = definition.policy(run.task_id)
     runs = list(session.task_runs.all())
     next_attempt = _next_attempts(runs)

@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection
 
+from opscore_project.locks import try_lock
 from workflows import services
 
 logger = logging.getLogger(__name__)
-
-_SWEEP_LOCK_KEY = 4_000_404  # pg advisory lock id of the sweep
-
-
-@contextmanager
-def _sweep_lock():
-    """One sweep at a time across workers (a session-level Postgres advisory lock; no-op elsewhere)."""
-    if not settings.IS_POSTGRES:
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_SWEEP_LOCK_KEY])
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_SWEEP_LOCK_KEY])
 
 
 @shared_task(name="workflows.tasks.sweep", acks_late=True, ignore_result=True)
 def sweep() -> dict[str, int] | None:
     """Time out overdue runs, fail runs that waited too long, dispatch everything dispatchable."""
-    with _sweep_lock() as acquired:
+    with try_lock("workflows.sweep") as acquired:
         if not acquired:
             logger.info("Workflow sweep already running elsewhere; skipped")
             return None

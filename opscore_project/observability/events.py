@@ -17,7 +17,8 @@ SYNC_RUN = "sync.run"  # a polling sync that changed something or changed outcom
 WEBHOOK_RECEIVED = "webhook.received"
 WEBHOOK_REJECTED = "webhook.rejected"
 
-# Workflow sessions
+# Workflow sessions (workflows)
+SESSION_CREATED = "session.created"
 SESSION_STARTED = "session.started"
 SESSION_COMPLETED = "session.completed"
 SESSION_FAILED = "session.failed"
@@ -35,6 +36,10 @@ TASK_RETRIED = "task.retried"
 TASK_TIMED_OUT = "task.timed_out"
 TASK_CANCELLED = "task.cancelled"
 TASK_SKIPPED = "task.skipped"
+TASK_FALLBACK = "task.fallback"  # retries exhausted: the fallback task takes over
+TASK_REQUEUED = "task.requeued"  # the agent vanished from AgentKit: the run goes back to the queue
+SCHEDULE_SKIPPED = "schedule.skipped"  # a scheduled run skipped because the previous one is still running
+CALLBACK_FAILED = "callback.failed"  # a completion callback could not be delivered
 
 # Housekeeping
 EVENTS_PURGED = "events.purged"
@@ -47,6 +52,7 @@ ALL_EVENT_TYPES: tuple[str, ...] = (
     SYNC_RUN,
     WEBHOOK_RECEIVED,
     WEBHOOK_REJECTED,
+    SESSION_CREATED,
     SESSION_STARTED,
     SESSION_COMPLETED,
     SESSION_FAILED,
@@ -62,5 +68,9 @@ ALL_EVENT_TYPES: tuple[str, ...] = (
     TASK_TIMED_OUT,
     TASK_CANCELLED,
     TASK_SKIPPED,
+    TASK_FALLBACK,
+    TASK_REQUEUED,
+    SCHEDULE_SKIPPED,
+    CALLBACK_FAILED,
     EVENTS_PURGED,
 )

@@ -120,6 +120,27 @@ def test_an_idle_report_sees_a_waiting_task_through_the_probe(define, start, mak
     assert result.probes == {"task_run_waiting": True}
 
 
+def test_an_idle_that_completes_a_step_and_dispatches_the_next_costs_a_bounded_number_of_queries(
+    define, start, make_agent, sent, report, clock, django_capture_on_commit_callbacks
+):
+    make_agent("a1", ["c1", "c2"])
+    session = start(define(linear("c1", "c2")))
+    report("a1", "active")
+    from lifecycle.services import _state_report_postgres
+    from workflows.listeners import on_state_report
+
+    result = _state_report_postgres("a1", "idle", {"result": 1}, clock.tick(), timezone.now())
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        on_state_report(result)
+    # Completion (read run, lock session, CAS, free agent, log, read runs, create next) and dispatch of the next
+    # step to the freed agent (read agent, pick run, lock run, claim agent, CAS, log); the definition comes from
+    # the process cache and nothing is left for a session-wide dispatch. Savepoints and metric counters on top.
+    assert runs(session) == [("s1", 1, "completed"), ("s2", 1, "dispatched")]
+    engine = [q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "INSERT INTO observability_m"))]
+    assert len(engine) <= 13, "\n".join(q["sql"][:120] for q in engine)
+    assert not any("workflows_workflowdefinition" in q["sql"] for q in queries)
+
+
 def test_an_error_is_retried_then_succeeds(define, start, make_agent, sent, report):
     make_agent("a1", ["c"])
     session = start(define(linear("c", maxRetries=1, retryBackoffSeconds=0)))
