@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import _harness as h  # bench/ is on sys.path when this runs as a script
 import psycopg
 import requests
 
@@ -70,12 +70,6 @@ CAPABILITIES = ["summarise", "translate", "classify"]
 
 def say(message: str) -> None:
     print(f"[bench-workflows] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], pct: float) -> float | None:
@@ -246,7 +240,7 @@ def main() -> int:
 
     db_name = f"opscore_bench_wf_{os.getpid()}"
     api_key, webhook_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    port = free_port()
+    port = h.free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     env.update(
@@ -330,9 +324,6 @@ def main() -> int:
             )
             response.raise_for_status()
             return response.json()["sessionId"]
-
-        sys.path.insert(0, str(BASE_DIR / "bench"))
-        import _harness as h
 
         def cpu_now() -> dict[str, float]:
             postgres = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and _comm(d) == "postgres"]
