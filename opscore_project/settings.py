@@ -106,7 +106,11 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Embedded mode: several processes write at once. IMMEDIATE transactions take the write lock up front (a
+    # deferred one that upgrades fails at once with "database is locked"), WAL lets readers run beside the writer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 if IS_POSTGRES:
     # Statements run on a server-binding cursor (the state report write, opscore_project.lib.db) are prepared
