@@ -7,9 +7,13 @@ from unittest import mock
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from lifecycle.models import AgentStateRecord
+
+# The one-statement write path is Postgres's; the embedded SQLite mode uses the ORM twin.
+postgres_only = pytest.mark.skipif(not settings.IS_POSTGRES, reason="Postgres write path")
 
 BODY = '{{"agentId":"{a}","timestamp":"2026-11-24T09:00:{s:02d}.123456+00:00","state":"{state}","details":{{}}}}'
 
@@ -19,6 +23,7 @@ def post_report(client, agent_id: str, second: int, state: str = "idle"):
     return client.post(f"/v1/opscore/agent/{agent_id}/state", body, content_type="application/json")
 
 
+@postgres_only
 @pytest.mark.django_db
 def test_a_state_report_is_one_query(api_client, django_assert_num_queries):
     post_report(api_client, "agent-1", 0)
@@ -30,6 +35,7 @@ def test_a_state_report_is_one_query(api_client, django_assert_num_queries):
         assert post_report(api_client, "agent-1", 2, "idle").status_code == 202
 
 
+@postgres_only
 @pytest.mark.django_db
 def test_the_state_write_is_prepared_on_the_server_after_a_few_reports(api_client):
     for second in range(5):
@@ -42,6 +48,7 @@ def test_the_state_write_is_prepared_on_the_server_after_a_few_reports(api_clien
     assert AgentStateRecord.objects.filter(agent__agent_id="agent-1").count() == 5
 
 
+@postgres_only
 @pytest.mark.django_db
 def test_the_write_itself_is_the_per_request_health_check(api_client, settings):
     post_report(api_client, "agent-1", 0)
@@ -52,6 +59,7 @@ def test_the_write_itself_is_the_per_request_health_check(api_client, settings):
     assert connection.health_check_done
 
 
+@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_report_on_a_dead_persistent_connection_is_stored_on_a_fresh_one(api_client):
     assert post_report(api_client, "agent-1", 0).status_code == 202
@@ -72,6 +80,7 @@ def test_a_report_on_a_dead_persistent_connection_is_stored_on_a_fresh_one(api_c
     assert AgentStateRecord.objects.filter(agent__agent_id="agent-1").count() == 2
 
 
+@postgres_only
 @pytest.mark.django_db
 def test_no_index_covers_a_column_every_state_report_changes():
     """Keeps the agent update of each report a HOT update (no index maintenance); see Agent.Meta.indexes."""
