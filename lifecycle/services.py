@@ -275,17 +275,6 @@ def agent_deregister(*, agent_id: str, now: datetime | None = None) -> bool:
     return changed == 1
 
 
-def agent_assign_task(*, agent_pk: int, task_ref: str, now: datetime | None = None) -> bool:
-    """Claim a free agent for a task (compare-and-swap: only if nothing is assigned). True if claimed."""
-    now = now or timezone.now()
-    return (
-        Agent.objects.filter(pk=agent_pk, assigned_task="").update(
-            assigned_task=task_ref, last_assigned_at=now, updated_at=now
-        )
-        == 1
-    )
-
-
 def agent_claim_idle(*, agent_pk: int, task_ref: str, now: datetime | None = None) -> bool:
     """Claim an agent for a task only if it is free, idle and registered right now (compare-and-swap).
 

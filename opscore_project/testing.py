@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,18 +112,3 @@ def wait_until(predicate, *, timeout: float = 20.0, interval: float = 0.05, mess
         if time.monotonic() > deadline:
             raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
-
-
-class BackgroundThread(threading.Thread):
-    """A daemon thread that records an exception instead of losing it."""
-
-    def __init__(self, target, *args, **kwargs) -> None:
-        super().__init__(daemon=True)
-        self._target_fn, self._args, self._kwargs = target, args, kwargs
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._target_fn(*self._args, **self._kwargs)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
-            self.error = exc
