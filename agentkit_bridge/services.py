@@ -20,7 +20,7 @@ from agentkit_bridge import client
 from agentkit_bridge.exceptions import AgentKitError, ListingUnsupported
 from agentkit_bridge.models import DispatchAttempt, DispatchOutcomeKind, SyncOutcome, SyncRun
 from lifecycle import services as lifecycle_services
-from lifecycle.models import Agent, AgentSource
+from lifecycle.models import AgentSource
 from opscore_project.locks import try_lock
 from opscore_project.observability.models import OperationEvent
 from opscore_project.observability.oplog import log_operation
@@ -177,27 +177,8 @@ def agent_registration_receive(*, registration: Registration, now: datetime | No
     """
     now = now or timezone.now()
     r = registration
-    current = (
-        Agent.objects.filter(agent_id=r.agent_id)
-        .values_list(
-            "name",
-            "version",
-            "capabilities",
-            "capabilities_known",
-            "contact_endpoint",
-            "metadata",
-            "registered_at",
-            "deregistered_at",
-        )  # fmt: skip
-        .first()
-    )
-    if current is not None:
-        *details, registered_at, deregistered_at = current
-        registered = registered_at is not None and deregistered_at is None
-        if registered and tuple(details) == (r.name, r.version, r.capabilities, True, r.contact_endpoint, r.metadata):
-            return "unchanged"
     with transaction.atomic():
-        agent, created = lifecycle_services.agent_register(
+        _, outcome = lifecycle_services.agent_register(
             agent_id=r.agent_id,
             name=r.name,
             version=r.version,
@@ -207,18 +188,15 @@ def agent_registration_receive(*, registration: Registration, now: datetime | No
             source=AgentSource.WEBHOOK,
             now=now,
         )
-        if created:
-            outcome = "created"
+        if outcome == "unchanged":
+            return outcome
+        if outcome == "created":
             log_operation(
                 AGENT_DISCOVERED,
                 {"via": "webhook"},
                 agent_id=r.agent_id,
                 message=f"Agent {r.agent_id} discovered by AgentKit's registration webhook.",
             )
-        elif current is None or not registered:
-            outcome = "registered"
-        else:
-            outcome = "updated"
         log_operation(
             AGENT_REGISTERED,
             {"via": "webhook", "outcome": outcome, "name": r.name, "capabilities": r.capabilities},

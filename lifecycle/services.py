@@ -244,10 +244,12 @@ def agent_register(
     metadata: dict[str, Any],
     source: str,
     now: datetime | None = None,
-) -> tuple[Agent, bool]:
+) -> tuple[Agent, str]:
     """Create or fill in an agent's registration details; never touches its current state.
 
-    A deregistered agent that registers again is marked registered. Returns (agent, created).
+    A deregistered agent (or one known only from its state reports) that registers is marked registered.
+    Returns (agent, outcome) with outcome ``created``, ``registered`` (newly registered), ``updated`` (details
+    changed) or ``unchanged`` (nothing written: the same registration twice is idempotent).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -255,6 +257,20 @@ def agent_register(
             agent_id=agent_id,
             defaults={"source": source, "created_at": now, "registered_at": now},
         )
+        registered = agent.registered_at is not None and agent.deregistered_at is None
+        if created:
+            outcome = "created"
+        elif not registered:
+            outcome = "registered"
+        elif _same_registration(
+            (agent.name, agent.version, agent.capabilities, agent.capabilities_known, agent.contact_endpoint,
+             agent.metadata),
+            name=name, version=version, capabilities=capabilities, contact_endpoint=contact_endpoint,
+            metadata=metadata,
+        ):  # fmt: skip
+            return agent, "unchanged"
+        else:
+            outcome = "updated"
         agent.name, agent.version = name, version
         agent.capabilities, agent.capabilities_known = list(capabilities), True
         agent.contact_endpoint, agent.metadata = contact_endpoint, metadata
@@ -263,7 +279,15 @@ def agent_register(
         agent.deregistered_at = None
         agent.updated_at = now
         agent.save()
-    return agent, created
+    return agent, outcome
+
+
+def _same_registration(
+    current: tuple, *, name: str, version: str, capabilities: list[str], contact_endpoint: str, metadata: dict
+) -> bool:
+    """Whether stored (name, version, capabilities, capabilities_known, contact_endpoint, metadata) already say
+    what a registration or listing says: then there is nothing to write."""
+    return tuple(current) == (name, version, list(capabilities), True, contact_endpoint, dict(metadata))
 
 
 def agent_deregister(*, agent_id: str, now: datetime | None = None) -> bool:
@@ -400,13 +424,13 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
             elif current_registered_at is None:
                 filled_in.append(agent_id)
                 updated.append(agent_id)
-            elif (name, version, caps, caps_known, endpoint, meta) == (
-                item.name,
-                item.version,
-                capabilities,
-                True,
-                item.contact_endpoint,
-                metadata,
+            elif _same_registration(
+                (name, version, caps, caps_known, endpoint, meta),
+                name=item.name,
+                version=item.version,
+                capabilities=capabilities,
+                contact_endpoint=item.contact_endpoint,
+                metadata=metadata,
             ):
                 continue  # unchanged: no write at all
             else:
