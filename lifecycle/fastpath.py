@@ -18,13 +18,17 @@ from django.http import HttpRequest, HttpResponse
 
 from lifecycle import services
 from lifecycle.validation import StateReport, parse_json_object, validate_state_report
-from opscore_project.authn.authentication import authenticate_bearer_key, bearer_key_from_header
-from opscore_project.errors import ApiError, error_body
+from opscore_project.authn.authentication import (
+    INVALID_KEY_MESSAGE,
+    WRONG_SCHEME_MESSAGE,
+    authenticate_bearer_key,
+    bearer_key_from_header,
+)
+from opscore_project.errors import WWW_AUTHENTICATE, ApiError, error_body
 from opscore_project.observability.context import bind_log_ids
 
 # Same segment rule as the URL pattern's <str:agent_id>: anything but a slash.
 STATE_PATH = re.compile(r"^/v1/opscore/agent/(?P<agent_id>[^/]+)/state$")
-WWW_AUTHENTICATE = 'Bearer realm="opscore"'
 
 
 def state_report_accept(*, agent_id: str, content_type: str, body: bytes) -> StateReport:
@@ -66,9 +70,9 @@ class StateReportFastPathMiddleware:
         bind_log_ids(agent_id=agent_id)
         key = bearer_key_from_header(request.META["HTTP_AUTHORIZATION"])
         if key is None:
-            return _unauthorized("Use 'Authorization: Bearer <API key>'.")
+            return _unauthorized(WRONG_SCHEME_MESSAGE)
         if authenticate_bearer_key(key) is None:
-            return _unauthorized("Invalid or revoked API key.")
+            return _unauthorized(INVALID_KEY_MESSAGE)
         try:
             report = state_report_accept(agent_id=agent_id, content_type=request.content_type or "", body=request.body)
         except ApiError as exc:

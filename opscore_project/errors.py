@@ -21,6 +21,10 @@ from rest_framework.response import Response
 logger = logging.getLogger(__name__)
 
 
+# The challenge every 401 carries (DRF views, the state fast path, /metrics).
+WWW_AUTHENTICATE = 'Bearer realm="opscore"'
+
+
 class ApiError(exceptions.APIException):
     """The application's one exception type for API failures; the handler renders it."""
 
@@ -119,7 +123,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
                 code, status_code = mapped_code, mapped_status
                 break
         if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
-            headers["WWW-Authenticate"] = 'Bearer realm="opscore"'
+            headers["WWW-Authenticate"] = WWW_AUTHENTICATE
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(int(exc.wait))
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)

@@ -10,6 +10,7 @@ from django.conf import settings
 from rest_framework import authentication, exceptions
 
 from opscore_project.authn.models import ApiToken, hash_token
+from opscore_project.errors import WWW_AUTHENTICATE
 from opscore_project.lib.signing import secrets_equal
 
 
@@ -86,6 +87,10 @@ def authenticate_bearer_key(key: str) -> object | None:
     return token.user
 
 
+WRONG_SCHEME_MESSAGE = "Use 'Authorization: Bearer <API key>'."
+INVALID_KEY_MESSAGE = "Invalid or revoked API key."
+
+
 def bearer_key_from_header(header: str) -> str | None:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -102,11 +107,11 @@ class BearerAuthentication(authentication.BaseAuthentication):
             return None
         key = bearer_key_from_header(header)
         if key is None:
-            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
+            raise exceptions.AuthenticationFailed(WRONG_SCHEME_MESSAGE)
         principal = authenticate_bearer_key(key)
         if principal is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            raise exceptions.AuthenticationFailed(INVALID_KEY_MESSAGE)
         return principal, key
 
     def authenticate_header(self, request) -> str:
-        return 'Bearer realm="opscore"'
+        return WWW_AUTHENTICATE

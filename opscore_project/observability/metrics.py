@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from opscore_project.authn.authentication import authenticate_bearer_key, bearer_key_from_header
-from opscore_project.errors import json_error
+from opscore_project.errors import WWW_AUTHENTICATE, json_error
 from opscore_project.observability.models import MetricCounter
 from opscore_project.observability.oplog import TASK_DURATION_BUCKETS
 from opscore_project.observability.selectors import state_reports_last_minute, task_duration_histogram
@@ -172,7 +172,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return response
     if not _authorised(request):
         response = json_error("not_authenticated", "Authentication credentials were not provided.", 401)
-        response["WWW-Authenticate"] = 'Bearer realm="opscore"'
+        response["WWW-Authenticate"] = WWW_AUTHENTICATE
         return response
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OpsCoreCollector())
