@@ -65,3 +65,31 @@ class DispatchAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dispatch_ref} #{self.attempt} {self.outcome}"
+
+
+class DispatchOutbox(models.Model):
+    """A task the engine decided to send and the relay has not finished sending (the dispatch outbox).
+
+    Written in the engine's transaction that assigned the task, so a dispatch can never be lost between that
+    commit and the broker: the relay sends whatever is here, and a row exists exactly while its dispatch is
+    current and unsent. ``dispatch_ref`` is the fencing token (task run id + dispatch number): the engine deletes
+    the row when the run is retried, cancelled or re-routed, and a relay message for a ref that is gone does
+    nothing. A relay leases rows (``leased_until``) instead of holding locks across the HTTP call; a relay that
+    died leaves a lease that expires, and the row is sent again.
+    """
+
+    dispatch_ref = models.CharField(max_length=64, unique=True)
+    agent_id = models.CharField(max_length=255)
+    message = models.JSONField()
+    session_id = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0, help_text="POST attempts made so far.")
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["next_attempt_at"], name="dispatch_outbox_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.dispatch_ref} -> {self.agent_id}"

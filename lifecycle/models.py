@@ -46,6 +46,10 @@ class Agent(models.Model):
     # not know workflows). Returned by the state write so progress handling needs no extra query.
     assigned_task = models.CharField(max_length=64, blank=True, default="")
     last_assigned_at = models.DateTimeField(null=True, blank=True)
+    delivery_failures = models.PositiveIntegerField(
+        default=0, help_text="Tasks AgentKit accepted for it that it never started (no `active` in time)."
+    )
+    last_delivery_failure_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -168,6 +168,17 @@ OPSCORE_BENCHMARK_ENDPOINTS = env_bool("OPSCORE_BENCHMARK_ENDPOINTS", False)
 OPSCORE_TASK_TIMEOUT_SECONDS = env_float("OPSCORE_TASK_TIMEOUT_SECONDS", 300.0, minimum=0.01)
 OPSCORE_TASK_QUEUE_TIMEOUT_SECONDS = env_float("OPSCORE_TASK_QUEUE_TIMEOUT_SECONDS", 600.0, minimum=0.01)
 OPSCORE_WORKFLOW_SWEEP_SECONDS = env_int("OPSCORE_WORKFLOW_SWEEP_SECONDS", 5, minimum=1)
+# A dispatched task whose agent reports no `active` within this time was never delivered (AgentKit answers 202
+# and may still never deliver, contract 3): it goes to another agent. The real example agent reports `active`
+# only when its work is done, so this also bounds how long such an agent may work before it counts as failed.
+OPSCORE_TASK_START_TIMEOUT_SECONDS = env_float("OPSCORE_TASK_START_TIMEOUT_SECONDS", 120.0, minimum=0.01)
+OPSCORE_TASK_MAX_REDELIVERIES = env_int("OPSCORE_TASK_MAX_REDELIVERIES", 2, minimum=0)
+# The engine loop runs in every Celery worker (one is active at a time); it wakes on NOTIFY or after this long.
+OPSCORE_ENGINE_IN_WORKER = env_bool("OPSCORE_ENGINE_IN_WORKER", True)
+OPSCORE_ENGINE_TICK_SECONDS = env_float("OPSCORE_ENGINE_TICK_SECONDS", 0.5, minimum=0.01)
+OPSCORE_ENGINE_BATCH = env_int("OPSCORE_ENGINE_BATCH", 500, minimum=1)
+# A claimed dispatch not recorded within this time (its relay died) is sent again; above the /run timeouts.
+OPSCORE_DISPATCH_LEASE_SECONDS = env_float("OPSCORE_DISPATCH_LEASE_SECONDS", 30.0, minimum=1.0)
 # Signs completion callbacks; falls back to OPSCORE_WEBHOOK_SECRET. Unset both: callbacks go unsigned.
 OPSCORE_CALLBACK_SECRET = env_str("OPSCORE_CALLBACK_SECRET")
 OPSCORE_CALLBACK_MAX_ATTEMPTS = env_int("OPSCORE_CALLBACK_MAX_ATTEMPTS", 5, minimum=1)

@@ -57,6 +57,7 @@ class WorkflowDefinition(models.Model):
             "maxRetries": 0,
             "retryBackoffSeconds": 1.0,
             "timeoutSeconds": settings.OPSCORE_TASK_TIMEOUT_SECONDS,
+            "startTimeoutSeconds": settings.OPSCORE_TASK_START_TIMEOUT_SECONDS,
             "queueTimeoutSeconds": settings.OPSCORE_TASK_QUEUE_TIMEOUT_SECONDS,
             "priority": 0,
         }
@@ -173,6 +174,23 @@ class TaskRun(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     timeout_at = models.DateTimeField(null=True, blank=True)
     queue_deadline = models.DateTimeField(null=True, blank=True)
+    start_deadline = models.DateTimeField(
+        null=True, blank=True, help_text="Dispatched: no `active` from the agent by then means delivery failed."
+    )
+    # Progress as the agent reported it (its own clock): the `active` that started the run, and an `idle` that
+    # arrived before that `active` (reports can arrive out of order), kept until the `active` is in.
+    reported_active_at = models.DateTimeField(null=True, blank=True)
+    early_idle_at = models.DateTimeField(null=True, blank=True)
+    early_result = models.JSONField(null=True, blank=True)
+    redeliveries = models.PositiveIntegerField(default=0, help_text="Sent again after a delivery failure.")
+    avoid_agent = models.ForeignKey(
+        "lifecycle.Agent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="An agent that failed to start this run: others are preferred.",
+    )
 
     class Meta:
         ordering = ["created_at", "attempt"]
@@ -188,6 +206,9 @@ class TaskRun(models.Model):
                 name="task_run_timeout_idx",
                 condition=Q(status__in=["dispatched", "running"]),
             ),
+            models.Index(
+                fields=["start_deadline"], name="task_run_start_deadline_idx", condition=Q(status="dispatched")
+            ),
             models.Index(fields=["session", "created_at"], name="task_run_session_idx"),
         ]
 
@@ -197,6 +218,25 @@ class TaskRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in TASK_RUN_ACTIVE
+
+
+class TaskReport(models.Model):
+    """An agent's state report about a task run, waiting for the engine (the engine's inbox).
+
+    Written by the state endpoint next to the report itself and deleted by the engine once applied, so reports
+    are applied in batches, exactly once, in any process. No foreign keys: the row must be cheap to write.
+    """
+
+    run_id = models.UUIDField()
+    agent_pk = models.IntegerField()
+    state = models.CharField(max_length=20)
+    reported_at = models.DateTimeField()
+    details = models.JSONField(default=dict, blank=True)
+    explicit = models.BooleanField(default=False, help_text="The report named the task run itself.")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.state} for {self.run_id}"
 
 
 def duration_ms(start: datetime | None, end: datetime | None) -> int | None:

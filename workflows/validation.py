@@ -13,7 +13,14 @@ from typing import Any
 
 from workflows.references import iter_references, parse_reference
 
-POLICY_FIELDS = ("maxRetries", "retryBackoffSeconds", "timeoutSeconds", "queueTimeoutSeconds", "priority")
+POLICY_FIELDS = (
+    "maxRetries",
+    "retryBackoffSeconds",
+    "timeoutSeconds",
+    "startTimeoutSeconds",
+    "queueTimeoutSeconds",
+    "priority",
+)
 TASK_FIELDS = {
     "taskId", "name", "description", "agentCapability", "parameters", "nextTaskId", "dependsOn", "fallbackTaskId",
     *POLICY_FIELDS,
@@ -27,6 +34,7 @@ _POLICY_RANGES: dict[str, tuple[float, float, bool]] = {
     "maxRetries": (0, 100, True),
     "retryBackoffSeconds": (0, 3600, False),
     "timeoutSeconds": (0.01, 7 * 86400, False),
+    "startTimeoutSeconds": (0.01, 7 * 86400, False),
     "queueTimeoutSeconds": (0.01, 7 * 86400, False),
     "priority": (-1000, 1000, True),
 }
