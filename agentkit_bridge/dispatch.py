@@ -1,20 +1,60 @@
-"""The dispatch primitive the workflow engine calls to send a task to an agent through AgentKit."""
+"""The dispatch outbox: how the workflow engine asks the bridge to send tasks to agents through AgentKit.
+
+The engine writes rows in the transaction that assigned the tasks (``dispatches_enqueue``) and discards the rows
+of dispatches that stopped being current (``dispatches_discard``); the relay (``agentkit_bridge.relay``) sends
+them, outside any transaction, and reports outcomes through ``agentkit_bridge.hooks``.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from celery import current_app
 from django.db import transaction
 
+from agentkit_bridge.models import DispatchOutbox
 
-def enqueue_dispatch(*, dispatch_ref: str, agent_id: str, message: dict[str, Any]) -> None:
-    """Queue ``POST /v1/agents/{agent_id}/run`` with ``message`` (build it with
-    ``agentkit_bridge.client.build_task_message``) once the caller's transaction commits, so the worker sees
-    the committed rows. The outcome arrives later through ``agentkit_bridge.hooks`` listeners.
+logger = logging.getLogger(__name__)
 
-    ``dispatch_ref`` identifies the dispatch (the engine's task run id, at most 64 characters); queueing the same
-    ref again after it was accepted does not POST again.
-    """
-    from agentkit_bridge.tasks import dispatch_to_agentkit
+# Dispatches per relay message: several messages let several Celery workers (or pool threads) POST in parallel.
+RELAY_CHUNK = 16
 
-    transaction.on_commit(lambda: dispatch_to_agentkit.delay(dispatch_ref, agent_id, message))
+
+def dispatches_enqueue(*, entries: list[dict[str, Any]]) -> None:
+    """Store dispatches (``dispatch_ref``, ``agent_id``, ``message``, ``session_id``) in the outbox, in the caller's
+    transaction, and ask a relay to send them once it commits. If the broker cannot be reached, nothing is lost:
+    the engine loop re-sends relay messages for rows left unsent (``dispatches_relay_overdue``)."""
+    if not entries:
+        return
+    DispatchOutbox.objects.bulk_create(
+        [
+            DispatchOutbox(
+                dispatch_ref=entry["dispatch_ref"],
+                agent_id=entry["agent_id"],
+                message=entry["message"],
+                session_id=entry.get("session_id", ""),
+            )
+            for entry in entries
+        ]
+    )
+    refs = [entry["dispatch_ref"] for entry in entries]
+    transaction.on_commit(lambda: relay_request(refs))
+
+
+def dispatches_discard(*, dispatch_refs: list[str]) -> int:
+    """Forget unsent dispatches that are no longer current (the run ended, was retried or re-routed)."""
+    deleted, _ = DispatchOutbox.objects.filter(dispatch_ref__in=dispatch_refs).delete()
+    return deleted
+
+
+def relay_request(refs: list[str]) -> bool:
+    """Queue relay messages for these outbox refs (by task name: no import of the tasks module). False if the
+    broker could not be reached: the rows stay in the outbox and are picked up again."""
+    try:
+        for start in range(0, len(refs), RELAY_CHUNK):
+            current_app.send_task("agentkit_bridge.tasks.relay_dispatches", args=[refs[start : start + RELAY_CHUNK]])
+    except Exception:  # noqa: BLE001 - broker down: the engine loop retries from the outbox
+        logger.warning("Could not queue the dispatch relay (%d dispatches wait in the outbox)", len(refs))
+        return False
+    return True

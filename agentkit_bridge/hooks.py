@@ -1,9 +1,8 @@
 """The dispatch hook the workflow engine listens on (explicit registration, no Django signals).
 
-The engine registers a listener in its AppConfig.ready(); it is called once a dispatch reaches its final
-outcome (accepted, or failed permanently / retries exhausted), in the Celery worker that made the call.
-After a worker crash a redelivered dispatch re-announces its recorded outcome, so a listener may see the same
-``dispatch_ref`` twice: guard by the task run's status.
+The engine registers a listener in its AppConfig.ready(); the relay calls it with the dispatches that reached
+their final outcome (accepted, or failed permanently / retries exhausted), inside the transaction that records
+them. A dispatch sent again after a relay died may be announced twice: guard by the task run's status and ref.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ class DispatchOutcome:
     finished_at: datetime
 
 
-DispatchListener = Callable[[DispatchOutcome], None]
+DispatchListener = Callable[[list[DispatchOutcome]], None]
 _dispatch_listeners: list[DispatchListener] = []
 
 
@@ -41,6 +40,8 @@ def unregister_dispatch_listener(fn: DispatchListener) -> None:
         _dispatch_listeners.remove(fn)
 
 
-def notify_dispatch_listeners(outcome: DispatchOutcome) -> None:
+def notify_dispatch_listeners(outcomes: list[DispatchOutcome]) -> None:
+    if not outcomes:
+        return
     for listener in list(_dispatch_listeners):
-        listener(outcome)
+        listener(outcomes)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from agentkit_bridge import client
 from agentkit_bridge.exceptions import AgentKitError, ListingUnsupported
-from agentkit_bridge.models import DispatchAttempt, DispatchOutcomeKind, SyncOutcome, SyncRun
+from agentkit_bridge.models import SyncOutcome, SyncRun
 from lifecycle import services as lifecycle_services
 from lifecycle.models import AgentSource
 from opscore_project.locks import try_lock
@@ -222,103 +222,3 @@ def agent_deregistration_receive(*, agent_id: str, now: datetime | None = None) 
                 message=f"Agent {agent_id} deregistered through AgentKit's webhook.",
             )
     return changed
-
-
-# --- dispatch attempts -----------------------------------------------------------------------------------------
-
-
-def dispatch_attempt_done(*, dispatch_ref: str, attempt: int) -> DispatchAttempt | None:
-    """The recorded attempt that makes re-sending pointless: any accepted attempt of this dispatch, or a final
-    (failed) or already-retried row for this very attempt. None when the attempt still has to be made."""
-    accepted = (
-        DispatchAttempt.objects.filter(dispatch_ref=dispatch_ref, outcome=DispatchOutcomeKind.ACCEPTED)
-        .order_by("attempt")
-        .first()
-    )
-    if accepted is not None:
-        return accepted
-    return DispatchAttempt.objects.filter(dispatch_ref=dispatch_ref, attempt=attempt).first()
-
-
-def dispatch_later_attempt_exists(*, dispatch_ref: str, attempt: int) -> bool:
-    return DispatchAttempt.objects.filter(dispatch_ref=dispatch_ref, attempt__gt=attempt).exists()
-
-
-def dispatch_attempt_record(
-    *,
-    dispatch_ref: str,
-    agent_id: str,
-    attempt: int,
-    outcome: str,
-    status_code: int | None,
-    error_kind: str,
-    error: str,
-    latency_ms: int | None,
-    session_id: str = "",
-    retry_in: float | None = None,
-    now: datetime | None = None,
-) -> DispatchAttempt:
-    """Record one ``/run`` attempt and its operation-log events; on ``agent_unknown`` (404, contract 3: AgentKit
-    restarted or the agent left) also mark the agent deregistered. Recording the same attempt twice keeps the
-    first row."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        row, created = DispatchAttempt.objects.get_or_create(
-            dispatch_ref=dispatch_ref,
-            attempt=attempt,
-            defaults={
-                "agent_id": agent_id,
-                "outcome": outcome,
-                "status_code": status_code,
-                "error_kind": error_kind,
-                "error": error[:4000],
-                "latency_ms": latency_ms,
-                "created_at": now,
-            },
-        )
-        if not created:
-            return row
-        context: dict[str, Any] = {
-            "dispatchRef": dispatch_ref,
-            "attempt": attempt,
-            "outcome": outcome,
-            "statusCode": status_code,
-            "errorKind": error_kind,
-            "latencyMs": latency_ms,
-        }
-        if retry_in is not None:
-            context["retryInSeconds"] = round(retry_in, 3)
-        if outcome == DispatchOutcomeKind.ACCEPTED:
-            message = f"Task {dispatch_ref} accepted by AgentKit for agent {agent_id} (attempt {attempt})."
-        elif outcome == DispatchOutcomeKind.RETRYING:
-            message = f"Dispatch of {dispatch_ref} to {agent_id} failed (attempt {attempt}), retrying: {error}"
-        else:
-            message = f"Dispatch of {dispatch_ref} to {agent_id} failed for good (attempt {attempt}): {error}"
-        log_operation(
-            TASK_DISPATCH_ATTEMPT,
-            context,
-            level="info" if outcome == DispatchOutcomeKind.ACCEPTED else "warning",
-            message=message,
-            agent_id=agent_id,
-            session_id=session_id,
-            task_id=dispatch_ref,
-        )
-        if outcome == DispatchOutcomeKind.FAILED:
-            log_operation(
-                TASK_DISPATCH_FAILED,
-                {**context, "error": error},
-                level="error",
-                message=message,
-                agent_id=agent_id,
-                session_id=session_id,
-                task_id=dispatch_ref,
-            )
-        if error_kind == "agent_unknown" and lifecycle_services.agent_deregister(agent_id=agent_id, now=now):
-            log_operation(
-                AGENT_DEREGISTERED,
-                {"via": "dispatch", "dispatchRef": dispatch_ref},
-                level="warning",
-                agent_id=agent_id,
-                message=f"Agent {agent_id} deregistered: AgentKit answered 404 on /run (it no longer knows it).",
-            )
-    return row

@@ -314,12 +314,26 @@ def agent_claim_idle(*, agent_pk: int, task_ref: str, now: datetime | None = Non
     )
 
 
-def agent_release_task(*, task_ref: str, agent_pk: int | None = None) -> int:
-    """Free the agent(s) holding ``task_ref``. Idempotent; returns how many were released."""
-    query = Q(assigned_task=task_ref)
-    if agent_pk is not None:
-        query &= Q(pk=agent_pk)
-    return Agent.objects.filter(query).update(assigned_task="")
+# The engine's bulk claim: a compare-and-swap per agent in one statement. Only agents still free, idle and
+# registered are claimed; the rest are left for the next pass.
+_CLAIM_SQL = """
+UPDATE lifecycle_agent AS agent
+SET assigned_task = claim.task_ref, last_assigned_at = %(now)s, updated_at = %(now)s
+FROM unnest(%(pks)s::bigint[], %(refs)s::text[]) AS claim (pk, task_ref)
+WHERE agent.id = claim.pk AND agent.assigned_task = '' AND agent.state = 'idle' AND agent.deregistered_at IS NULL
+RETURNING agent.id
+"""
+
+
+def agents_claim_idle(*, claims: dict[int, str], now: datetime) -> set[int]:
+    """Claim each agent (pk) for its task ref if it is still free, idle and registered. The claimed pks."""
+    if not claims:
+        return set()
+    if settings.IS_POSTGRES:
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, {"pks": list(claims), "refs": list(claims.values()), "now": now})
+            return {row[0] for row in cursor.fetchall()}
+    return {pk for pk, ref in claims.items() if agent_claim_idle(agent_pk=pk, task_ref=ref, now=now)}
 
 
 # --- bulk registration from AgentKit's listing (the polling sync) ----------------------------------------------

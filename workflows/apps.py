@@ -7,9 +7,9 @@ class WorkflowsConfig(AppConfig):
     def ready(self) -> None:
         from agentkit_bridge.hooks import register_dispatch_listener
         from lifecycle.hooks import register_state_listener, register_state_probe
-        from workflows.listeners import on_dispatch_outcome, on_state_report
+        from workflows.listeners import on_dispatch_outcomes, on_state_report
         from workflows.selectors import TASK_RUN_WAITING_PROBE, TASK_RUN_WAITING_PROBE_SQL
 
         register_state_probe(TASK_RUN_WAITING_PROBE, TASK_RUN_WAITING_PROBE_SQL)
         register_state_listener(on_state_report)
-        register_dispatch_listener(on_dispatch_outcome)
+        register_dispatch_listener(on_dispatch_outcomes)

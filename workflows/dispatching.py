@@ -1,27 +1,24 @@
-"""The engine's one seam towards AgentKit: everything goes through ``agentkit_bridge`` (the only HTTP client).
-
-Tests replace ``send_task`` to assert on what the scheduler dispatched without a bridge or a broker.
-"""
+"""The engine's one seam towards AgentKit: everything goes through ``agentkit_bridge`` (the only HTTP client)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def build_message(*, task_name: str, parameters: dict[str, Any], session_id: str, task_run_id: str) -> dict:
-    """The contract section 3 ``/run`` body, built by the bridge."""
+def outbox_entry(
+    *, dispatch_ref: str, agent_id: str, task_name: str, parameters: dict[str, Any], session_id: str, task_run_id: str
+) -> dict[str, Any]:
+    """One dispatch for ``send_tasks``: the contract section 3 ``/run`` body, built by the bridge."""
     from agentkit_bridge.client import build_task_message
 
-    return build_task_message(
+    message = build_task_message(
         task_name=task_name, parameters=parameters, session_id=session_id, task_run_id=task_run_id
     )
+    return {"dispatch_ref": dispatch_ref, "agent_id": agent_id, "message": message, "session_id": session_id}
 
 
-def send_task(
-    *, dispatch_ref: str, agent_id: str, task_name: str, parameters: dict, session_id: str, task_run_id: str
-) -> None:
-    """Hand one task run to the bridge; the bridge enqueues its Celery task when the transaction commits."""
-    from agentkit_bridge.dispatch import enqueue_dispatch
+def send_tasks(entries: list[dict[str, Any]]) -> None:
+    """Write the dispatches to the bridge's outbox in the caller's transaction; the relay sends them."""
+    from agentkit_bridge.dispatch import dispatches_enqueue
 
-    message = build_message(task_name=task_name, parameters=parameters, session_id=session_id, task_run_id=task_run_id)
-    enqueue_dispatch(dispatch_ref=dispatch_ref, agent_id=agent_id, message=message)
+    dispatches_enqueue(entries=entries)

@@ -1,29 +1,55 @@
 """The engine's hooks into lifecycle (state reports) and the bridge (dispatch outcomes).
 
 A listener failure must not turn an accepted state report into a 500 (the report is already stored and the
-SDK does not retry): errors are logged, and the periodic sweep repairs whatever was left undone.
+SDK does not retry): errors are logged. Dispatch outcomes are recorded in the relay's transaction, so a failure
+there rolls the record back and the relay sends again.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import uuid
 
+from django.utils import timezone
+
+from agentkit_bridge.hooks import DispatchOutcome
 from lifecycle.hooks import StateReportResult
-from workflows import services
+from workflows.engine import progress
+from workflows.engine.reports import engine_wake, state_report_received, task_report_enqueue
+from workflows.models import TaskRun
 
 logger = logging.getLogger(__name__)
 
 
 def on_state_report(result: StateReportResult) -> None:
     try:
-        services.state_report_received(result)
+        state_report_received(result)
     except Exception:
         logger.exception("Workflow progress from a state report of %s failed", result.agent_id)
 
 
-def on_dispatch_outcome(outcome: Any) -> None:
-    try:
-        services.dispatch_outcome_received(outcome)
-    except Exception:
-        logger.exception("Handling the dispatch outcome of %s failed", getattr(outcome, "dispatch_ref", "?"))
+def on_dispatch_outcomes(outcomes: list[DispatchOutcome]) -> None:
+    """Accepted dispatches get ``accepted_at`` (one UPDATE); failed ones become reports for the engine, fenced by
+    their dispatch ref (an outcome for a dispatch that is no longer current changes nothing)."""
+    accepted = [o.dispatch_ref for o in outcomes if o.accepted]
+    if accepted:
+        TaskRun.objects.filter(dispatch_ref__in=accepted, accepted_at__isnull=True).update(accepted_at=timezone.now())
+    failed = [o for o in outcomes if not o.accepted]
+    for outcome in failed:
+        try:
+            run_id = uuid.UUID(outcome.dispatch_ref.split(":", 1)[0])
+        except ValueError:
+            continue
+        code = f" (HTTP {outcome.status_code})" if outcome.status_code else ""
+        error = f"Dispatch failed after {outcome.attempts} attempt(s): {outcome.error_kind}{code}: {outcome.error}"
+        task_report_enqueue(
+            run_id=run_id,
+            agent_pk=0,
+            state=progress.AGENT_UNKNOWN if outcome.error_kind == "agent_unknown" else progress.DISPATCH_FAILED,
+            reported_at=outcome.finished_at,
+            details={"dispatchRef": outcome.dispatch_ref, "error": error},
+            explicit=False,
+            now=outcome.finished_at,
+        )
+    if failed:
+        engine_wake()

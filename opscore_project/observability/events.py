@@ -29,6 +29,8 @@ SESSION_RETRIED = "session.retried"
 TASK_DISPATCHED = "task.dispatched"
 TASK_DISPATCH_ATTEMPT = "task.dispatch_attempt"  # one POST /run attempt (agentkit_bridge); context.outcome
 TASK_DISPATCH_FAILED = "task.dispatch_failed"  # dispatch failed for good (no more retries)
+TASK_DISPATCH_STALE = "task.dispatch_stale"  # a relay message whose dispatch is no longer current: not sent
+TASK_DELIVERY_FAILED = "task.delivery_failed"  # accepted by AgentKit, never started by the agent: sent elsewhere
 TASK_RUNNING = "task.running"
 TASK_COMPLETED = "task.completed"
 TASK_FAILED = "task.failed"
@@ -61,6 +63,8 @@ ALL_EVENT_TYPES: tuple[str, ...] = (
     TASK_DISPATCHED,
     TASK_DISPATCH_ATTEMPT,
     TASK_DISPATCH_FAILED,
+    TASK_DISPATCH_STALE,
+    TASK_DELIVERY_FAILED,
     TASK_RUNNING,
     TASK_COMPLETED,
     TASK_FAILED,

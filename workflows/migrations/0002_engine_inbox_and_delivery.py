@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lifecycle', '0005_agent_delivery_failures_and_more'),
+        ('lifecycle', '0005_agent_delivery_failures'),
         ('workflows', '0001_initial'),
     ]
 

@@ -16,10 +16,23 @@ from workflows import services
 
 @dataclass
 class SentTasks:
+    """The dispatches the engine wrote to the outbox, as the agent will receive them."""
+
     calls: list[dict[str, Any]] = field(default_factory=list)
 
-    def __call__(self, **kwargs: Any) -> None:
-        self.calls.append(kwargs)
+    def __call__(self, entries: list[dict[str, Any]]) -> None:
+        for entry in entries:
+            message = entry["message"]
+            self.calls.append(
+                {
+                    "dispatch_ref": entry["dispatch_ref"],
+                    "agent_id": entry["agent_id"],
+                    "task_name": message["task_name"],
+                    "parameters": message["payload"]["task_parameters"],
+                    "session_id": entry["session_id"],
+                    "task_run_id": message["opscore_task_id"],
+                }
+            )
 
     def to(self, agent_id: str) -> list[dict[str, Any]]:
         return [c for c in self.calls if c["agent_id"] == agent_id]
@@ -62,8 +75,12 @@ def clock() -> Clock:
 
 @pytest.fixture
 def report(clock):
+    """Report a state as the endpoint does, then let the engine apply everything pending (as its loop would)."""
+
     def send(agent_id: str, state: str, details: dict | None = None, at: datetime | None = None):
-        return agent_state_report(agent_id=agent_id, state=state, details=details or {}, reported_at=at or clock.tick())
+        result = agent_state_report(agent_id=agent_id, state=state, details=details or {}, reported_at=at or clock.tick())
+        services.engine_drain()
+        return result
 
     return send
 
@@ -119,13 +136,14 @@ def define():
 
 @pytest.fixture
 def start(django_capture_on_commit_callbacks):
-    """Start a session and run its on-commit dispatch, as a request would."""
+    """Start a session as a request would, then let the engine dispatch (as its loop would)."""
 
     def run(definition, agent=None, payload=None, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
             session, _ = services.session_start(
                 definition=definition, agent=agent, initial_payload=payload or {}, **kwargs
             )
+            services.engine_drain()
         session.refresh_from_db()
         return session
 

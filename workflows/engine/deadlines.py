@@ -1,0 +1,85 @@
+"""Deadlines the engine enforces in its batches (indexed columns, read in one query each per step).
+
+- ``timeout_at``: the whole task timeout while dispatched or running → the attempt times out (retry policy).
+- ``start_deadline``: dispatched but no ``active`` by then → AgentKit accepted the task and never delivered it
+  (contract 3). The run goes to another eligible agent, up to OPSCORE_TASK_MAX_REDELIVERIES times, and the agent's
+  delivery-failure count goes up; after that the attempt fails.
+- ``queue_deadline``: pending with no able agent for that long → the run fails without retry.
+Retries waiting for their backoff need no deadline: the dispatch pass only takes runs whose ``ready_at`` passed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+
+from opscore_project.observability import events
+from workflows.engine.transitions import Transitions
+from workflows.models import TASK_RUN_IN_FLIGHT, TaskRun, TaskRunStatus
+
+
+@dataclass
+class Due:
+    timed_out: list[uuid.UUID] = field(default_factory=list)
+    not_started: list[uuid.UUID] = field(default_factory=list)
+    queue_expired: list[uuid.UUID] = field(default_factory=list)
+
+    @property
+    def run_ids(self) -> set[uuid.UUID]:
+        return {*self.timed_out, *self.not_started, *self.queue_expired}
+
+
+def due_runs(*, now: datetime, limit: int) -> Due:
+    ids = TaskRun.objects.values_list("id", flat=True)
+    return Due(
+        timed_out=list(ids.filter(status__in=TASK_RUN_IN_FLIGHT, timeout_at__lte=now)[:limit]),
+        not_started=list(ids.filter(status=TaskRunStatus.DISPATCHED, start_deadline__lte=now)[:limit]),
+        queue_expired=list(ids.filter(status=TaskRunStatus.PENDING, queue_deadline__lte=now)[:limit]),
+    )
+
+
+def apply_deadlines(tx: Transitions, due: Due) -> None:
+    """Act on runs found overdue, re-checked on the rows loaded under their session's lock."""
+    now = tx.now
+    for run in _runs(tx, due.timed_out):
+        if run.status in TASK_RUN_IN_FLIGHT and run.timeout_at and run.timeout_at <= now:
+            tx.fail(run, TaskRunStatus.TIMED_OUT, "Timed out: no result from the agent before the task's timeout.")
+    for run in _runs(tx, due.not_started):
+        if run.status == TaskRunStatus.DISPATCHED and run.start_deadline and run.start_deadline <= now:
+            _delivery_failed(tx, run)
+    for run in _runs(tx, due.queue_expired):
+        if run.status == TaskRunStatus.PENDING and run.queue_deadline and run.queue_deadline <= now:
+            tx.fail(
+                run,
+                TaskRunStatus.FAILED,
+                "Queue timeout: no free agent able to run the task became available in time.",
+                allow_retry=False,
+            )
+
+
+def _delivery_failed(tx: Transitions, run: TaskRun) -> None:
+    waited = (run.start_deadline - run.dispatched_at).total_seconds() if run.dispatched_at else 0
+    agent = tx.agent_id_of(run)
+    if run.redeliveries < settings.OPSCORE_TASK_MAX_REDELIVERIES:
+        tx.requeue(
+            run,
+            reason=f"Delivery failed: agent {agent} did not start the task within {waited:g}s of its dispatch "
+            "(AgentKit accepted it); sending it to another agent",
+            event=events.TASK_DELIVERY_FAILED,
+            delivery_failed=True,
+        )
+        return
+    tx.count_delivery_failure(run)
+    tx.fail(
+        run,
+        TaskRunStatus.FAILED,
+        f"Delivery failed: no agent started the task within {waited:g}s of its dispatch "
+        f"({run.redeliveries + 1} deliveries accepted by AgentKit).",
+    )
+
+
+def _runs(tx: Transitions, run_ids: list[uuid.UUID]) -> list[TaskRun]:
+    return [tx.run_index[run_id] for run_id in run_ids if run_id in tx.run_index]

@@ -1,0 +1,184 @@
+"""The dispatch pass: ready runs go to free agents, and each dispatch is written to the bridge's outbox.
+
+Set-based: one SELECT of the ready runs (highest priority, then oldest; SKIP LOCKED, so concurrent passes never
+take the same run), one SELECT of the free agents, matching in memory, one compare-and-swap UPDATE claiming the
+chosen agents (an agent that stopped being free meanwhile is simply not claimed), one UPDATE of the runs, one
+INSERT into the outbox, one INSERT of events. The POST to AgentKit happens later, outside any transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from lifecycle.models import Agent, AgentState
+from lifecycle.services import agents_claim_idle
+from opscore_project.observability import events
+from workflows import dispatching, selectors
+from workflows.engine.oplog import EventBuffer
+from workflows.models import SessionStatus, TaskRun, TaskRunStatus, WorkflowSession
+
+FREE_AGENTS_LIMIT = 5000
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    run_id: uuid.UUID
+    session_id: uuid.UUID
+    agent_id: str
+    dispatch_ref: str
+
+
+def free_agents(now: datetime):
+    """Registered, idle, holding nothing and recently seen: least recently assigned first (spreads load)."""
+    cutoff = now - timedelta(seconds=settings.OPSCORE_AGENT_STALE_SECONDS)
+    return Agent.objects.filter(
+        state=AgentState.IDLE, assigned_task="", deregistered_at__isnull=True, last_seen_at__gte=cutoff
+    ).order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+
+
+def _match(runs: list[TaskRun], agents: list[Agent]) -> list[tuple[TaskRun, Agent]]:
+    """Pair runs (in priority order) with free agents (least recently assigned first). A run avoids the agent
+    that failed to start it unless that agent is the only one able to take it."""
+    by_pk = {agent.pk: agent for agent in agents}
+    by_capability: dict[str, list[Agent]] = defaultdict(list)
+    for agent in agents:
+        if agent.capabilities_known:
+            for capability in agent.capabilities or []:
+                by_capability[capability].append(agent)
+    taken: set[int] = set()
+    pairs: list[tuple[TaskRun, Agent]] = []
+    for run in runs:
+        if len(taken) == len(by_pk):
+            break
+        if run.target_agent_id is not None:
+            candidates = [by_pk[run.target_agent_id]] if run.target_agent_id in by_pk else []
+        else:
+            candidates = by_capability.get(run.capability, [])
+        choice = avoided = None
+        for agent in candidates:
+            if agent.pk in taken:
+                continue
+            if agent.pk == run.avoid_agent_id:
+                avoided = avoided or agent
+                continue
+            choice = agent
+            break
+        choice = choice or avoided
+        if choice is not None:
+            taken.add(choice.pk)
+            pairs.append((run, choice))
+    return pairs
+
+
+def dispatch_ready(*, now: datetime, events_buffer: EventBuffer, limit: int) -> list[Dispatched]:
+    """Dispatch as many ready runs as there are able free agents. Call inside a transaction."""
+    runs = list(
+        TaskRun.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("session")
+        .filter(status=TaskRunStatus.PENDING, ready_at__lte=now)
+        .order_by("-priority", "ready_at", "created_at")[:limit]
+    )
+    if not runs:
+        return []
+    agents = list(free_agents(now)[:FREE_AGENTS_LIMIT])
+    pairs = _match(runs, agents)
+    if not pairs:
+        return []
+    claimed = agents_claim_idle(claims={agent.pk: str(run.pk) for run, agent in pairs}, now=now)
+    done: list[Dispatched] = []
+    changed: list[TaskRun] = []
+    outbox: list[dict] = []
+    for run, agent in pairs:
+        if agent.pk not in claimed:
+            continue  # the agent reported a new state or was taken meanwhile: the run waits for the next pass
+        policy = selectors.definition_of(run.session).policy(run.task_id)
+        run.status = TaskRunStatus.DISPATCHED
+        run.agent = agent
+        run.dispatched_at = now
+        run.timeout_at = now + timedelta(seconds=policy["timeoutSeconds"])
+        run.start_deadline = now + timedelta(seconds=policy["startTimeoutSeconds"])
+        run.dispatch_count += 1
+        run.dispatch_ref = f"{run.pk}:{run.dispatch_count}"
+        run.early_idle_at, run.early_result, run.reported_active_at = None, None, None
+        changed.append(run)
+        outbox.append(
+            dispatching.outbox_entry(
+                dispatch_ref=run.dispatch_ref,
+                agent_id=agent.agent_id,
+                task_name=run.capability,
+                parameters=run.parameters,
+                session_id=str(run.session_id),
+                task_run_id=str(run.pk),
+            )
+        )
+        events_buffer.add(
+            events.TASK_DISPATCHED,
+            {"taskId": run.task_id, "attempt": run.attempt, "capability": run.capability},
+            message=f"Task {run.task_id} (attempt {run.attempt}) dispatched to {agent.agent_id}",
+            agent_id=agent.agent_id,
+            session_id=run.session_id,
+            task_id=run.pk,
+        )
+        done.append(Dispatched(run.pk, run.session_id, agent.agent_id, run.dispatch_ref))
+    if changed:
+        TaskRun.objects.bulk_update(
+            changed,
+            [
+                "status",
+                "agent",
+                "dispatched_at",
+                "timeout_at",
+                "start_deadline",
+                "dispatch_count",
+                "dispatch_ref",
+                "early_idle_at",
+                "early_result",
+                "reported_active_at",
+            ],
+            batch_size=500,
+        )
+        dispatching.send_tasks(outbox)
+        pending_sessions = {run.session_id: agent_id for run, agent_id in _first_agents(changed)}
+        transaction.on_commit(lambda: sessions_mark_started(pending_sessions, now))
+    return done
+
+
+def _first_agents(runs: list[TaskRun]):
+    for run in runs:
+        if run.session.status == SessionStatus.PENDING:
+            yield run, run.agent.agent_id
+
+
+def sessions_mark_started(first_agent: dict[uuid.UUID, str], now: datetime) -> None:
+    """Pending sessions whose first task went out are running. After the dispatch's commit, not inside it: that
+    transaction holds task-run locks, and cancels wait for task runs while holding their session's lock."""
+    if not first_agent:
+        return
+    with transaction.atomic():
+        started = list(
+            WorkflowSession.objects.filter(pk__in=list(first_agent), status=SessionStatus.PENDING)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", "workflow_id")
+        )
+        if not started:
+            return
+        WorkflowSession.objects.filter(pk__in=[pk for pk, _ in started], status=SessionStatus.PENDING).update(
+            status=SessionStatus.RUNNING, started_at=now
+        )
+        buffer = EventBuffer()
+        for pk, workflow_id in started:
+            buffer.add(
+                events.SESSION_STARTED,
+                {"workflowId": workflow_id},
+                message="Session started (first task dispatched)",
+                agent_id=first_agent[pk],
+                session_id=pk,
+            )
+        buffer.flush()

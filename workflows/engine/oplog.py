@@ -1,0 +1,75 @@
+"""Operation-log rows written in bulk: one INSERT per engine batch, counters added once after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from django.db import transaction
+
+from opscore_project.observability.context import get_request_id
+from opscore_project.observability.logs import redact_value
+from opscore_project.observability.models import OperationEvent
+from opscore_project.observability.oplog import counter_increments
+
+logger = logging.getLogger("opscore.operations")
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+class EventBuffer:
+    """Collects the events of one transaction; ``flush()`` writes them inside it (so they exist iff the change
+    does) and adds their metric counters in one statement after the commit (counter rows are hot: never lock them
+    inside the engine's transaction)."""
+
+    def __init__(self) -> None:
+        self.rows: list[OperationEvent] = []
+
+    def add(
+        self,
+        operation: str,
+        context: dict[str, Any] | None = None,
+        *,
+        level: str = "info",
+        message: str = "",
+        agent_id: str = "",
+        session_id: Any = "",
+        task_id: Any = "",
+    ) -> None:
+        self.rows.append(
+            OperationEvent(
+                level=level if level in _LEVELS else "info",
+                event_type=operation,
+                agent_id=str(agent_id or ""),
+                session_id=str(session_id or ""),
+                task_id=str(task_id or ""),
+                message=message,
+                context=redact_value(dict(context or {})),
+                request_id=get_request_id(),
+            )
+        )
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        if not rows:
+            return
+        OperationEvent.objects.bulk_create(rows, batch_size=1000)
+        totals: dict[tuple[str, str], float] = defaultdict(float)
+        for row in rows:
+            for name, labels, amount in counter_increments(row.event_type, row.level, row.context):
+                totals[(name, labels)] += amount
+            level = _LEVELS[row.level]
+            if logger.isEnabledFor(level):
+                extra = {"event_type": row.event_type, "event_id": row.pk}
+                for key in ("agent_id", "session_id", "task_id"):
+                    if getattr(row, key):
+                        extra[key] = getattr(row, key)
+                logger.log(level, row.message or row.event_type, extra=extra)
+        increments = [(name, labels, amount) for (name, labels), amount in totals.items()]
+
+        def add_counters() -> None:
+            from opscore_project.observability.services import metric_counters_increment
+
+            metric_counters_increment(increments=increments)
+
+        transaction.on_commit(add_counters)

@@ -1,0 +1,114 @@
+"""The engine's side of a state report, run in the web process right after the state write: cheap by design.
+
+A report about a task run (the agent holds one, or the report names one) becomes a ``TaskReport`` row and wakes
+the engine, in one statement. An ``idle`` from a free agent while tasks wait only wakes the engine. Everything
+else costs nothing. The engine loop applies the reports in batches (``workflows.engine.step``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from lifecycle.hooks import StateReportResult
+from lifecycle.models import AgentState
+from opscore_project.lib.db import fetchone_idempotent
+from workflows import selectors
+from workflows.models import TaskReport
+
+ENGINE_CHANNEL = "opscore_engine"
+# States that can move a task run; others (initializing, …) say nothing about the run.
+_PROGRESS_STATES = (AgentState.ACTIVE, AgentState.IDLE, AgentState.FINISHED, AgentState.ERROR)
+
+_ENQUEUE_SQL = f"""
+WITH report AS (
+    INSERT INTO {TaskReport._meta.db_table} (run_id, agent_pk, state, reported_at, details, explicit, received_at)
+    VALUES (%(run_id)s, %(agent_pk)s, %(state)s, %(reported_at)s, %(details)s::jsonb, %(explicit)s, %(now)s)
+    RETURNING id
+)
+SELECT pg_notify('{ENGINE_CHANNEL}', '') FROM report
+"""
+
+
+def engine_wake() -> None:
+    """Wake the engine loops (delivered when the current transaction commits). No-op without Postgres: the
+    engine then polls every OPSCORE_ENGINE_TICK_SECONDS."""
+    if settings.IS_POSTGRES:
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {ENGINE_CHANNEL}")
+
+
+def task_report_enqueue(
+    *, run_id: uuid.UUID, agent_pk: int, state: str, reported_at: Any, details: Any, explicit: bool, now: Any
+) -> None:
+    """Hand one report about a task run to the engine (one round trip on Postgres)."""
+    if settings.IS_POSTGRES:
+        fetchone_idempotent(
+            _ENQUEUE_SQL,
+            {
+                "run_id": run_id,
+                "agent_pk": agent_pk,
+                "state": state,
+                "reported_at": reported_at,
+                "details": json.dumps(details if isinstance(details, dict) else {}, separators=(",", ":")),
+                "explicit": explicit,
+                "now": now,
+            },
+        )
+        return
+    TaskReport.objects.create(
+        run_id=run_id,
+        agent_pk=agent_pk,
+        state=state,
+        reported_at=reported_at,
+        details=details if isinstance(details, dict) else {},
+        explicit=explicit,
+        received_at=now,
+    )
+
+
+def _explicit_task_ref(details: Any) -> uuid.UUID | None:
+    if not isinstance(details, dict):
+        return None
+    for key in ("opscore_task_id", "taskId"):
+        value = details.get(key)
+        if isinstance(value, str) and value:
+            try:
+                return uuid.UUID(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def state_report_received(result: StateReportResult) -> None:
+    """The lifecycle state listener (see the module docstring). Out-of-order reports are passed on too: an
+    ``active`` older than the current state may be the one that lets an early ``idle`` complete its run."""
+    explicit_id = _explicit_task_ref(result.details)
+    run_id = explicit_id or _as_uuid(result.assigned_task)
+    if run_id is not None and result.stored and result.state in _PROGRESS_STATES:
+        task_report_enqueue(
+            run_id=run_id,
+            agent_pk=result.agent_pk,
+            state=result.state,
+            reported_at=result.reported_at,
+            details=result.details,
+            explicit=explicit_id is not None,
+            now=result.received_at,
+        )
+        return
+    if result.state != AgentState.IDLE or not result.became_current or result.assigned_task:
+        return
+    waiting = result.probes.get(selectors.TASK_RUN_WAITING_PROBE)
+    if waiting if waiting is not None else selectors.task_run_waiting_exists(now=result.received_at):
+        engine_wake()

@@ -1,0 +1,106 @@
+"""Starting, cancelling and retrying sessions (the API, the admin, schedules and the SDK call these)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from lifecycle.models import Agent
+from opscore_project.errors import Conflict, NotFound
+from opscore_project.observability import events
+from workflows.engine import planning
+from workflows.engine.oplog import EventBuffer
+from workflows.engine.reports import engine_wake
+from workflows.engine.transitions import Transitions
+from workflows.models import SessionStatus, TaskRun, WorkflowDefinition, WorkflowSchedule, WorkflowSession
+
+
+def session_start(
+    *,
+    definition: WorkflowDefinition,
+    agent: Agent | None = None,
+    initial_payload: dict[str, Any] | None = None,
+    callback_url: str = "",
+    idempotency_key: str | None = None,
+    schedule: WorkflowSchedule | None = None,
+    now: datetime | None = None,
+) -> tuple[WorkflowSession, bool]:
+    """Create a session pinned to ``definition`` with its first task runs, and wake the engine to dispatch them.
+
+    With ``idempotency_key`` the same key always returns the same session. Returns (session, created).
+    """
+    now = now or timezone.now()
+    if idempotency_key:
+        existing = WorkflowSession.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            session = WorkflowSession.objects.create(
+                definition=definition,
+                workflow_id=definition.workflow_id,
+                agent=agent,
+                initial_payload=initial_payload or {},
+                callback_url=callback_url or "",
+                idempotency_key=idempotency_key or None,
+                schedule=schedule,
+                created_at=now,
+            )
+            buffer = EventBuffer()
+            buffer.add(
+                events.SESSION_CREATED,
+                {"workflowId": definition.workflow_id, "version": definition.version},
+                message=f"Session of {definition} created",
+                agent_id=agent.agent_id if agent else "",
+                session_id=session.pk,
+            )
+            TaskRun.objects.bulk_create(planning.ready_runs(session, definition, [], now))
+            buffer.flush()
+            engine_wake()
+    except IntegrityError:
+        if idempotency_key:
+            return WorkflowSession.objects.get(idempotency_key=idempotency_key), False
+        raise
+    return session, True
+
+
+def _locked(tx: Transitions, session_id: uuid.UUID | str) -> WorkflowSession:
+    try:
+        key = uuid.UUID(str(session_id))
+    except ValueError:
+        raise NotFound(f"Session {session_id} does not exist.") from None
+    tx.load({key})
+    session = tx.sessions.get(key)
+    if session is None:
+        raise NotFound(f"Session {session_id} does not exist.")
+    return session
+
+
+def session_cancel(*, session_id: uuid.UUID | str, reason: str = "Cancelled by operator.") -> WorkflowSession:
+    """Stop a session: no further dispatch, in-flight runs cancelled, their agents freed. Raises Conflict."""
+    with transaction.atomic():
+        tx = Transitions(timezone.now())
+        session = _locked(tx, session_id)
+        if not session.is_active:
+            raise Conflict(f"Session {session.pk} already ended ({session.status}).")
+        tx.end_session(session, SessionStatus.CANCELLED, reason)
+        tx.write()
+        engine_wake()  # the freed agents can take other work
+    return session
+
+
+def session_retry(*, session_id: uuid.UUID | str) -> WorkflowSession:
+    """Re-run a failed session from its failed step(s); completed steps keep their results. Raises Conflict."""
+    with transaction.atomic():
+        tx = Transitions(timezone.now())
+        session = _locked(tx, session_id)
+        if session.status != SessionStatus.FAILED:
+            raise Conflict(f"Only a failed session can be retried (this one is {session.status}).")
+        tx.retry_session(session)
+        tx.write()
+        engine_wake()
+    return session

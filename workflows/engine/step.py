@@ -1,0 +1,83 @@
+"""One engine step: apply pending reports and due deadlines, then dispatch, in one transaction.
+
+Steps are exclusive cluster-wide (a transaction-level advisory lock): any process may call ``engine_step`` at
+any time (the loops in every Celery worker, the periodic sweep, a test), and at most one does work at a time, so
+batches never contend with each other. Work a skipped caller would have done is done by the step that holds the
+lock, or by the next one (every writer also NOTIFYs, and loops also wake on a timer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from workflows.engine.deadlines import apply_deadlines, due_runs
+from workflows.engine.dispatch import dispatch_ready
+from workflows.engine.oplog import EventBuffer
+from workflows.engine.progress import apply_report
+from workflows.engine.transitions import Transitions
+from workflows.models import TaskReport, TaskRun
+
+ENGINE_LOCK_KEY = 0x0C0E_E261  # pg advisory lock key of the engine step
+
+
+@dataclass(frozen=True)
+class StepResult:
+    reports: int
+    deadlines: int
+    dispatched: int
+    full: bool  # a batch limit was reached: more work is probably waiting
+
+    @property
+    def did_work(self) -> bool:
+        return bool(self.reports or self.deadlines or self.dispatched)
+
+
+def _engine_lock() -> bool:
+    if not settings.IS_POSTGRES:
+        return True  # SQLite (embedded mode): writers are serialised by the database itself
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ENGINE_LOCK_KEY])
+        return bool(cursor.fetchone()[0])
+
+
+def _claim_reports(limit: int) -> list[TaskReport]:
+    reports = list(TaskReport.objects.select_for_update(skip_locked=True).order_by("id")[:limit])
+    if reports:
+        TaskReport.objects.filter(pk__in=[report.pk for report in reports]).delete()
+    return reports
+
+
+def engine_step(*, now: datetime | None = None, limit: int | None = None) -> StepResult | None:
+    """Run one step; None if another process holds the engine lock right now."""
+    now = now or timezone.now()
+    limit = limit or settings.OPSCORE_ENGINE_BATCH
+    buffer = EventBuffer()
+    with transaction.atomic():
+        if not _engine_lock():
+            return None
+        reports = _claim_reports(limit)
+        due = due_runs(now=now, limit=limit)
+        run_ids = {report.run_id for report in reports} | due.run_ids
+        if run_ids:
+            tx = Transitions(now, buffer)
+            tx.load(set(TaskRun.objects.filter(pk__in=run_ids).values_list("session_id", flat=True)))
+            for report in sorted(reports, key=lambda r: (r.reported_at, r.pk)):
+                run = tx.run_index.get(report.run_id)
+                if run is not None:
+                    apply_report(tx, run, report)
+            apply_deadlines(tx, due)
+            tx.write()
+        dispatched = dispatch_ready(now=now, events_buffer=buffer, limit=limit)
+        buffer.flush()
+    deadlines = len(due.run_ids)
+    return StepResult(
+        reports=len(reports),
+        deadlines=deadlines,
+        dispatched=len(dispatched),
+        full=len(reports) >= limit or deadlines >= limit or len(dispatched) >= limit,
+    )

@@ -1,0 +1,343 @@
+"""Session and task-run transitions applied in memory to locked sessions, then written in a few statements.
+
+``Transitions`` is the one way the engine changes sessions that already exist: the engine step uses it for a
+whole batch of reports and deadlines, and cancel/retry for one session. Every method expects the session to have
+been loaded (and locked) with ``load``. ``write`` then issues a fixed number of statements whatever the batch
+size: one bulk UPDATE of the changed runs, one INSERT of the new ones, one UPDATE per ended session, one UPDATE
+releasing agents (by primary key), one DELETE of discarded outbox rows, one INSERT of operation-log events.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter, defaultdict
+from datetime import datetime
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+from django.db.models import F
+
+from lifecycle.models import Agent
+from opscore_project.observability import events
+from workflows import selectors
+from workflows.engine import planning
+from workflows.engine.oplog import EventBuffer
+from workflows.models import (
+    TASK_RUN_ACTIVE,
+    TASK_RUN_IN_FLIGHT,
+    SessionStatus,
+    TaskRun,
+    TaskRunStatus,
+    WorkflowSession,
+    duration_ms,
+)
+
+logger = logging.getLogger(__name__)
+
+_SESSION_END_EVENTS = {
+    SessionStatus.COMPLETED: events.SESSION_COMPLETED,
+    SessionStatus.FAILED: events.SESSION_FAILED,
+    SessionStatus.CANCELLED: events.SESSION_CANCELLED,
+}
+
+
+class Transitions:
+    def __init__(self, now: datetime, events_buffer: EventBuffer | None = None) -> None:
+        self.now = now
+        self.events = events_buffer or EventBuffer()
+        self.sessions: dict[uuid.UUID, WorkflowSession] = {}
+        self.runs: dict[uuid.UUID, list[TaskRun]] = {}  # session id -> its runs
+        self.run_index: dict[uuid.UUID, TaskRun] = {}
+        self._changed_runs: dict[uuid.UUID, tuple[TaskRun, set[str]]] = {}
+        self._new_runs: list[TaskRun] = []
+        self._new_ids: set[uuid.UUID] = set()
+        self._changed_sessions: dict[uuid.UUID, set[str]] = defaultdict(set)
+        self._released: list[tuple[int, str]] = []  # (agent pk, run id)
+        self._discarded_refs: list[str] = []
+        self._delivery_failures: Counter[int] = Counter()
+        self.ended_sessions: list[WorkflowSession] = []
+
+    # --- loading --------------------------------------------------------------------------------------------
+
+    def load(self, session_ids: set[uuid.UUID]) -> None:
+        """Lock the sessions (in id order: one lock order everywhere) and load every run of theirs."""
+        ids = sorted(set(session_ids) - set(self.sessions))
+        if not ids:
+            return
+        locked = (
+            WorkflowSession.objects.select_for_update(of=("self",))
+            .select_related("agent")
+            .filter(pk__in=ids)
+            .order_by("pk")
+        )
+        for session in locked:
+            self.sessions[session.pk] = session
+            self.runs[session.pk] = []
+        runs = TaskRun.objects.filter(session_id__in=list(self.sessions)).select_related("agent").order_by("attempt")
+        for run in runs:
+            if run.session_id in self.runs:
+                self.runs[run.session_id].append(run)
+                self.run_index[run.pk] = run
+
+    def session_of(self, run: TaskRun) -> WorkflowSession:
+        return self.sessions[run.session_id]
+
+    # --- low-level changes ----------------------------------------------------------------------------------
+
+    def change(self, run: TaskRun, **fields: Any) -> None:
+        for name, value in fields.items():
+            setattr(run, name, value)
+        if run.pk in self._changed_runs:
+            self._changed_runs[run.pk][1].update(fields)
+        elif run.pk not in self._new_ids:
+            self._changed_runs[run.pk] = (run, set(fields))
+
+    def _add_runs(self, new_runs: list[TaskRun]) -> None:
+        for run in new_runs:
+            self._new_runs.append(run)
+            self._new_ids.add(run.pk)
+            self.run_index[run.pk] = run
+
+    def _leave_flight(self, run: TaskRun) -> None:
+        """The run stops holding its agent and its unsent dispatch (the fencing token) is discarded."""
+        if run.status in TASK_RUN_IN_FLIGHT:
+            if run.agent_id:
+                self._released.append((run.agent_id, str(run.pk)))
+            if run.dispatch_ref:
+                self._discarded_refs.append(run.dispatch_ref)
+
+    def _change_session(self, session: WorkflowSession, **fields: Any) -> None:
+        for name, value in fields.items():
+            setattr(session, name, value)
+        self._changed_sessions[session.pk].update(fields)
+
+    # --- run transitions ------------------------------------------------------------------------------------
+
+    def start(self, run: TaskRun, reported_at: datetime) -> None:
+        """``active`` after the dispatch: the run is running."""
+        self.change(
+            run, status=TaskRunStatus.RUNNING, started_at=self.now, reported_active_at=reported_at, start_deadline=None
+        )
+        self.events.add(
+            events.TASK_RUNNING,
+            {"taskId": run.task_id},
+            message=f"Task {run.task_id} running (agent reported active)",
+            agent_id=self.agent_id_of(run),
+            session_id=run.session_id,
+            task_id=run.pk,
+        )
+
+    def complete(self, run: TaskRun, result: Any) -> None:
+        """The run is done with ``result``; the session advances."""
+        self._leave_flight(run)
+        self.change(run, status=TaskRunStatus.COMPLETED, result=result, ended_at=self.now, start_deadline=None)
+        self.events.add(
+            events.TASK_COMPLETED,
+            {"taskId": run.task_id, "attempt": run.attempt, "duration_ms": duration_ms(run.dispatched_at, self.now)},
+            message=f"Task {run.task_id} completed",
+            agent_id=self.agent_id_of(run),
+            session_id=run.session_id,
+            task_id=run.pk,
+        )
+        session = self.session_of(run)
+        if session.is_active:
+            self.advance(session)
+
+    def fail(self, run: TaskRun, status: str, error: str, *, allow_retry: bool = True) -> None:
+        """End one attempt as failed or timed out, then retry (with backoff), fall back, or fail the session."""
+        self._leave_flight(run)
+        self.change(run, status=status, error=error, ended_at=self.now, start_deadline=None)
+        self.events.add(
+            events.TASK_TIMED_OUT if status == TaskRunStatus.TIMED_OUT else events.TASK_FAILED,
+            {"taskId": run.task_id, "attempt": run.attempt, "error": error},
+            level="warning",
+            message=f"Task {run.task_id} attempt {run.attempt} {status}: {error}",
+            agent_id=self.agent_id_of(run),
+            session_id=run.session_id,
+            task_id=run.pk,
+        )
+        session = self.session_of(run)
+        if not session.is_active:
+            return
+        definition = selectors.definition_of(session)
+        runs = self.runs[session.pk]
+        plan = planning.after_failure(session, definition, run, runs, self.now, allow_retry=allow_retry)
+        if plan.run is not None:
+            self._add_runs([plan.run])
+        if plan.kind == "retry":
+            self.events.add(
+                events.TASK_RETRIED,
+                {"taskId": run.task_id, "attempt": plan.run.attempt, "delaySeconds": plan.delay},
+                message=f"Task {run.task_id} will be retried in {plan.delay:g}s (attempt {plan.run.attempt})",
+                session_id=session.pk,
+                task_id=plan.run.pk,
+            )
+        elif plan.kind == "fallback":
+            original = run.fallback_for or run.task_id
+            self.events.add(
+                events.TASK_FALLBACK,
+                {"taskId": original, "fallbackTaskId": plan.run.task_id},
+                level="warning",
+                message=f"Task {original} failed for good; running fallback {plan.run.task_id}",
+                session_id=session.pk,
+                task_id=plan.run.pk,
+            )
+        else:
+            self.end_session(session, SessionStatus.FAILED, f"Task {run.task_id} failed: {error}")
+
+    def requeue(self, run: TaskRun, *, reason: str, event: str, delivery_failed: bool = False) -> None:
+        """Send a dispatched run to another agent as the same attempt (AgentKit lost the agent, or the agent
+        never started it). A delivery failure is counted on the agent, and the run avoids that agent."""
+        agent_pk, agent_id = run.agent_id, self.agent_id_of(run)
+        self._leave_flight(run)
+        if delivery_failed and agent_pk:
+            self._delivery_failures[agent_pk] += 1
+        self.change(
+            run,
+            status=TaskRunStatus.PENDING,
+            agent_id=None,
+            target_agent_id=None if not delivery_failed else run.target_agent_id,
+            avoid_agent_id=agent_pk if delivery_failed else run.avoid_agent_id,
+            redeliveries=run.redeliveries + (1 if delivery_failed else 0),
+            dispatched_at=None,
+            accepted_at=None,
+            timeout_at=None,
+            start_deadline=None,
+            early_idle_at=None,
+            early_result=None,
+            ready_at=self.now,
+        )
+        self.events.add(
+            event,
+            {"reason": reason, "redeliveries": run.redeliveries},
+            level="warning",
+            message=reason,
+            agent_id=agent_id,
+            session_id=run.session_id,
+            task_id=run.pk,
+        )
+
+    # --- session transitions --------------------------------------------------------------------------------
+
+    def advance(self, session: WorkflowSession) -> None:
+        """Create runs for tasks whose dependencies are done; complete the session when nothing is left."""
+        runs = self.runs[session.pk]
+        self._add_runs(planning.ready_runs(session, selectors.definition_of(session), runs, self.now))
+        if planning.nothing_left(runs):
+            self.end_session(session, SessionStatus.COMPLETED, "")
+
+    def end_session(
+        self, session: WorkflowSession, status: str, error: str, run_status: str = TaskRunStatus.CANCELLED
+    ) -> None:
+        """End the session; its open runs are skipped (never started) or cancelled, their agents freed."""
+        open_runs = [run for run in self.runs[session.pk] if run.status in TASK_RUN_ACTIVE]
+        reason = error or "Session ended."
+        for run in open_runs:
+            self._leave_flight(run)
+            ended = TaskRunStatus.SKIPPED if status == SessionStatus.FAILED and run.status == "pending" else run_status
+            self.change(run, status=ended, ended_at=self.now, error=reason, start_deadline=None)
+        self._change_session(session, status=status, error=error, ended_at=self.now)
+        self.ended_sessions.append(session)
+        self.events.add(
+            _SESSION_END_EVENTS[status],
+            {"workflowId": session.workflow_id, "cancelledRuns": len(open_runs)},
+            level="error" if status == SessionStatus.FAILED else "info",
+            message=f"Session {status}" + (f": {error}" if error else ""),
+            agent_id=session.agent.agent_id if session.agent_id else "",
+            session_id=session.pk,
+        )
+
+    def retry_session(self, session: WorkflowSession) -> None:
+        """Re-run a failed session from its failed step(s); completed steps keep their results."""
+        definition = selectors.definition_of(session)
+        self._change_session(
+            session,
+            retry_round=session.retry_round + 1,
+            status=SessionStatus.RUNNING if session.started_at else SessionStatus.PENDING,
+            ended_at=None,
+            error="",
+        )
+        runs = self.runs[session.pk]
+        done = planning.done_tasks(runs)
+        latest = {run.task_id: run for run in runs if not run.fallback_for}
+        next_attempt = planning.attempt_counter(runs)
+        for task_id, run in latest.items():
+            if task_id not in done and run.status not in (*TASK_RUN_ACTIVE, TaskRunStatus.COMPLETED):
+                self._add_runs(
+                    [
+                        planning.build_run(
+                            session, definition, task_id, self.now, runs=runs, attempt=next_attempt(task_id)
+                        )
+                    ]
+                )
+        self.events.add(
+            events.SESSION_RETRIED,
+            {"round": session.retry_round},
+            message=f"Session retried from its failed step(s) (round {session.retry_round})",
+            session_id=session.pk,
+        )
+        self.advance(session)
+
+    # --- writing --------------------------------------------------------------------------------------------
+
+    def write(self) -> None:
+        """Write every change in a fixed number of statements (call inside the transaction that loaded)."""
+        if self._changed_runs:
+            fields = sorted(set().union(*(names for _, names in self._changed_runs.values())))
+            fields = [name[:-3] if name.endswith("_id") else name for name in fields]
+            TaskRun.objects.bulk_update([run for run, _ in self._changed_runs.values()], fields, batch_size=500)
+        if self._new_runs:
+            TaskRun.objects.bulk_create(self._new_runs, batch_size=500)
+        for session_id, names in self._changed_sessions.items():
+            session = self.sessions[session_id]
+            WorkflowSession.objects.filter(pk=session_id).update(**{name: getattr(session, name) for name in names})
+        if self._released:
+            Agent.objects.filter(
+                pk__in={pk for pk, _ in self._released}, assigned_task__in=[ref for _, ref in self._released]
+            ).update(assigned_task="")
+        for agent_pk, count in self._delivery_failures.items():
+            Agent.objects.filter(pk=agent_pk).update(
+                delivery_failures=F("delivery_failures") + count, last_delivery_failure_at=self.now
+            )
+        if self._discarded_refs:
+            from agentkit_bridge.dispatch import dispatches_discard
+
+            dispatches_discard(dispatch_refs=self._discarded_refs)
+        self.events.flush()
+        callbacks = [str(session.pk) for session in self.ended_sessions if session.callback_url]
+        if callbacks:
+            transaction.on_commit(lambda: _enqueue_callbacks(callbacks))
+        self._changed_runs.clear()
+        self._new_runs.clear()
+        self._new_ids.clear()
+        self._changed_sessions.clear()
+        self._released.clear()
+        self._discarded_refs.clear()
+        self._delivery_failures.clear()
+        self.ended_sessions = []
+
+    @property
+    def created_runs(self) -> list[TaskRun]:
+        return list(self._new_runs)
+
+    # --- helpers --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def agent_id_of(run: TaskRun) -> str:
+        """The AgentKit id of the run's agent (runs are loaded with their agent)."""
+        return run.agent.agent_id if run.agent_id else ""
+
+    def count_delivery_failure(self, run: TaskRun) -> None:
+        if run.agent_id:
+            self._delivery_failures[run.agent_id] += 1
+
+
+def _enqueue_callbacks(session_ids: list[str]) -> None:
+    """Completion callbacks, by task name (the engine never imports the Celery tasks module)."""
+    for session_id in session_ids:
+        try:
+            current_app.send_task("workflows.tasks.deliver_callback", args=[session_id, 1])
+        except Exception:
+            logger.warning("Could not queue the completion callback of session %s", session_id, exc_info=True)
