@@ -47,7 +47,9 @@ class Agent(models.Model):
     assigned_task = models.CharField(max_length=64, blank=True, default="")
     last_assigned_at = models.DateTimeField(null=True, blank=True)
     delivery_failures = models.PositiveIntegerField(
-        default=0, help_text="Tasks AgentKit accepted for it that it never started (no `active` in time)."
+        default=0,
+        db_default=0,  # the raw-SQL upserts (state write, sync) do not name this column
+        help_text="Tasks AgentKit accepted for it that it never started (no `active` in time)."
     )
     last_delivery_failure_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
 
-from django.utils import timezone
 
 from agentkit_bridge.hooks import DispatchOutcome
 from lifecycle.hooks import StateReportResult
@@ -31,9 +31,12 @@ def on_state_report(result: StateReportResult) -> None:
 def on_dispatch_outcomes(outcomes: list[DispatchOutcome]) -> None:
     """Accepted dispatches get ``accepted_at`` (one UPDATE); failed ones become reports for the engine, fenced by
     their dispatch ref (an outcome for a dispatch that is no longer current changes nothing)."""
-    accepted = [o.dispatch_ref for o in outcomes if o.accepted]
-    if accepted:
-        TaskRun.objects.filter(dispatch_ref__in=accepted, accepted_at__isnull=True).update(accepted_at=timezone.now())
+    accepted: dict = defaultdict(list)  # the relay records a batch at one moment: usually one UPDATE
+    for outcome in outcomes:
+        if outcome.accepted:
+            accepted[outcome.finished_at].append(outcome.dispatch_ref)
+    for finished_at, refs in accepted.items():
+        TaskRun.objects.filter(dispatch_ref__in=refs, accepted_at__isnull=True).update(accepted_at=finished_at)
     failed = [o for o in outcomes if not o.accepted]
     for outcome in failed:
         try:

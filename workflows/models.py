@@ -177,8 +177,10 @@ class TaskRun(models.Model):
     start_deadline = models.DateTimeField(
         null=True, blank=True, help_text="Dispatched: no `active` from the agent by then means delivery failed."
     )
-    # Progress as the agent reported it (its own clock): the `active` that started the run, and an `idle` that
-    # arrived before that `active` (reports can arrive out of order), kept until the `active` is in.
+    # Progress as the agent reported it, on the agent's own clock (never compared with ours): its last report
+    # before the dispatch (only later reports can be about this run), the `active` that started the run, and an
+    # `idle` that arrived before that `active` (reports can arrive out of order), kept until the `active` is in.
+    agent_clock_at_dispatch = models.DateTimeField(null=True, blank=True)
     reported_active_at = models.DateTimeField(null=True, blank=True)
     early_idle_at = models.DateTimeField(null=True, blank=True)
     early_result = models.JSONField(null=True, blank=True)

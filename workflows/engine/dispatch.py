@@ -106,6 +106,7 @@ def dispatch_ready(*, now: datetime, events_buffer: EventBuffer, limit: int) -> 
         run.start_deadline = now + timedelta(seconds=policy["startTimeoutSeconds"])
         run.dispatch_count += 1
         run.dispatch_ref = f"{run.pk}:{run.dispatch_count}"
+        run.agent_clock_at_dispatch = agent.state_timestamp
         run.early_idle_at, run.early_result, run.reported_active_at = None, None, None
         changed.append(run)
         outbox.append(
@@ -138,6 +139,7 @@ def dispatch_ready(*, now: datetime, events_buffer: EventBuffer, limit: int) -> 
                 "start_deadline",
                 "dispatch_count",
                 "dispatch_ref",
+                "agent_clock_at_dispatch",
                 "early_idle_at",
                 "early_result",
                 "reported_active_at",

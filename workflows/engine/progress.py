@@ -29,7 +29,8 @@ def apply_report(tx: Transitions, run: TaskRun, report: TaskReport) -> None:
         return
     if run.status not in TASK_RUN_IN_FLIGHT or run.agent_id != report.agent_pk:
         return  # late, duplicate, or about a run this agent no longer holds
-    after_dispatch = run.dispatched_at is not None and report.reported_at > run.dispatched_at
+    # On the agent's clock: later than its last report before the dispatch (no clock skew to allow for).
+    after_dispatch = run.agent_clock_at_dispatch is None or report.reported_at > run.agent_clock_at_dispatch
     if report.explicit and report.state in DONE_STATES:
         tx.complete(run, result_of(report.details))
     elif report.state == AgentState.ACTIVE:

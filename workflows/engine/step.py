@@ -8,6 +8,7 @@ lock, or by the next one (every writer also NOTIFYs, and loops also wake on a ti
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from workflows.engine.deadlines import apply_deadlines, due_runs
+from workflows.engine.deadlines import Due, apply_deadlines, due_runs
 from workflows.engine.dispatch import dispatch_ready
 from workflows.engine.oplog import EventBuffer
 from workflows.engine.progress import apply_report
@@ -45,6 +46,20 @@ def _engine_lock() -> bool:
         return bool(cursor.fetchone()[0])
 
 
+# Deadlines are read at most this often per process (three indexed queries); under load the engine steps many
+# times a second and deadlines need no such precision.
+DEADLINE_CHECK_SECONDS = 0.1
+_last_deadline_check = 0.0
+
+
+def _deadlines_due(explicit_now: bool) -> bool:
+    global _last_deadline_check
+    if explicit_now or time.monotonic() - _last_deadline_check >= DEADLINE_CHECK_SECONDS:
+        _last_deadline_check = time.monotonic()
+        return True
+    return False
+
+
 def _claim_reports(limit: int) -> list[TaskReport]:
     reports = list(TaskReport.objects.select_for_update(skip_locked=True).order_by("id")[:limit])
     if reports:
@@ -54,6 +69,7 @@ def _claim_reports(limit: int) -> list[TaskReport]:
 
 def engine_step(*, now: datetime | None = None, limit: int | None = None) -> StepResult | None:
     """Run one step; None if another process holds the engine lock right now."""
+    explicit_now = now is not None
     now = now or timezone.now()
     limit = limit or settings.OPSCORE_ENGINE_BATCH
     buffer = EventBuffer()
@@ -61,11 +77,11 @@ def engine_step(*, now: datetime | None = None, limit: int | None = None) -> Ste
         if not _engine_lock():
             return None
         reports = _claim_reports(limit)
-        due = due_runs(now=now, limit=limit)
+        due = due_runs(now=now, limit=limit) if _deadlines_due(explicit_now) else Due()
         run_ids = {report.run_id for report in reports} | due.run_ids
         if run_ids:
             tx = Transitions(now, buffer)
-            tx.load(set(TaskRun.objects.filter(pk__in=run_ids).values_list("session_id", flat=True)))
+            tx.load(set(TaskRun.objects.filter(pk__in=run_ids).order_by().values_list("session_id", flat=True)))
             for report in sorted(reports, key=lambda r: (r.reported_at, r.pk)):
                 run = tx.run_index.get(report.run_id)
                 if run is not None:

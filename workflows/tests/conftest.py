@@ -43,17 +43,21 @@ class SentTasks:
 
 
 @pytest.fixture(autouse=True)
-def _unit_seams(request, monkeypatch):
-    """Unit tests record dispatches and deadline checks instead of sending them (integration tests do not)."""
-    if request.node.get_closest_marker("integration"):
-        return
-    monkeypatch.setattr(services, "_check_later", lambda run_id, at, now: None)
+def relay_requests(request, monkeypatch) -> list[list[str]]:
+    """Unit tests keep relay messages off the broker (a worker of another test could take them); integration
+    tests send them for real."""
+    requested: list[list[str]] = []
+    if not request.node.get_closest_marker("integration"):
+        monkeypatch.setattr("agentkit_bridge.dispatch.relay_request", requested.append)
+        monkeypatch.setattr("workflows.engine.loop.relay_request", requested.append)
+    return requested
 
 
 @pytest.fixture
-def sent(request, monkeypatch) -> SentTasks:
+def sent(monkeypatch) -> SentTasks:
+    """Record what the engine dispatches (instead of writing the outbox)."""
     recorder = SentTasks()
-    monkeypatch.setattr("workflows.dispatching.send_task", recorder)
+    monkeypatch.setattr("workflows.dispatching.send_tasks", recorder)
     return recorder
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from lifecycle.models import Agent
 from workflows import services
+from workflows.listeners import on_dispatch_outcomes
 from workflows.models import TaskRun
 from workflows.tests.conftest import linear
 
@@ -77,13 +78,30 @@ def test_an_idle_sent_before_the_dispatch_is_not_a_result(define, start, make_ag
     assert run.status == "completed" and run.result == {"ok": True}
 
 
-def test_an_idle_after_the_dispatch_completes_the_run_even_if_active_was_lost(define, start, make_agent, sent, report):
+def test_an_idle_between_the_dispatch_and_the_active_is_not_a_result(define, start, make_agent, sent, report):
+    """A heartbeat (or an agent restart) after the dispatch but before the agent got the task completes nothing."""
     make_agent("a1", ["c"])
     session = start(define(linear("c")))
-    report("a1", "idle", {"result": {"done": True}}, at=timezone.now())  # its "active" report never arrived
+    report("a1", "idle", {"heartbeat": True})
+    assert runs(session) == [("s1", 1, "dispatched")]
+    report("a1", "active")
+    assert runs(session) == [("s1", 1, "running")]
+    report("a1", "idle", {"result": {"done": True}})
     session.refresh_from_db()
     assert session.status == "completed"
     assert TaskRun.objects.get(session=session).result == {"done": True}
+
+
+def test_an_idle_that_arrives_before_its_active_counts_once_both_are_in(define, start, make_agent, sent, report, clock):
+    make_agent("a1", ["c"])
+    session = start(define(linear("c")))
+    active_at, idle_at = clock.tick(), clock.tick()
+    report("a1", "idle", {"result": {"n": 7}}, at=idle_at)  # arrives first
+    assert runs(session) == [("s1", 1, "dispatched")]
+    report("a1", "active", at=active_at)  # older, arrives second
+    session.refresh_from_db()
+    assert session.status == "completed"
+    assert TaskRun.objects.get(session=session).result == {"n": 7}
 
 
 def test_a_report_from_a_free_agent_that_is_not_idle_costs_no_query(make_agent, report, clock):
@@ -120,25 +138,28 @@ def test_an_idle_report_sees_a_waiting_task_through_the_probe(define, start, mak
     assert result.probes == {"task_run_waiting": True}
 
 
-def test_an_idle_that_completes_a_step_and_dispatches_the_next_costs_a_bounded_number_of_queries(
-    define, start, make_agent, sent, report, clock, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("sessions", [1, 20])
+def test_an_engine_step_costs_the_same_statements_for_one_completion_as_for_twenty(
+    define, start, make_agent, sent, clock, sessions, django_assert_max_num_queries
 ):
-    make_agent("a1", ["c1", "c2"])
-    session = start(define(linear("c1", "c2")))
-    report("a1", "active")
-    from lifecycle.services import _state_report_postgres
-    from workflows.listeners import on_state_report
+    """Transitions are set-based: a step that completes N runs and dispatches their next steps issues a fixed
+    number of statements, whatever N is."""
+    from lifecycle.services import agent_state_report
 
-    result = _state_report_postgres("a1", "idle", {"result": 1}, clock.tick(), timezone.now())
-    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
-        on_state_report(result)
-    # Completion (read run, lock session, CAS, free agent, log, read runs, create next) and dispatch of the next
-    # step to the freed agent (read agent, pick run, lock run, claim agent, CAS, log); the definition comes from
-    # the process cache and nothing is left for a session-wide dispatch. Savepoints and metric counters on top.
-    assert runs(session) == [("s1", 1, "completed"), ("s2", 1, "dispatched")]
-    engine = [q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "INSERT INTO observability_m"))]
-    assert len(engine) <= 13, "\n".join(q["sql"][:120] for q in engine)
-    assert not any("workflows_workflowdefinition" in q["sql"] for q in queries)
+    agents = [make_agent(f"a{i}", ["c1", "c2"]) for i in range(sessions)]
+    definition = define(linear("c1", "c2"))
+    for _ in agents:
+        start(definition)
+    for agent in agents:
+        agent_state_report(agent_id=agent.agent_id, state="active", details={}, reported_at=clock.tick())
+    services.engine_drain()
+    for agent in agents:
+        agent_state_report(agent_id=agent.agent_id, state="idle", details={"result": 1}, reported_at=clock.tick())
+    with django_assert_max_num_queries(20):
+        result = services.engine_step()
+    assert (result.reports, result.dispatched) == (sessions, sessions)
+    assert TaskRun.objects.filter(status="completed").count() == sessions
+    assert TaskRun.objects.filter(status="dispatched", task_id="s2").count() == sessions
 
 
 def test_an_error_is_retried_then_succeeds(define, start, make_agent, sent, report):
@@ -211,13 +232,13 @@ def test_a_silent_agent_times_out_and_the_task_is_retried(define, start, make_ag
     make_agent("a1", ["c"])
     session = start(define(linear("c", maxRetries=1, retryBackoffSeconds=0, timeoutSeconds=5)))
     run = TaskRun.objects.get(session=session)
-    services.workflows_sweep(now=run.timeout_at - timedelta(seconds=1))
+    services.engine_drain(now=run.timeout_at - timedelta(seconds=1))
     run.refresh_from_db()
     assert run.status == "dispatched"
-    result = services.workflows_sweep(now=run.timeout_at + timedelta(seconds=1))
+    result = services.engine_step(now=run.timeout_at + timedelta(seconds=1))
     run.refresh_from_db()
     assert run.status == "timed_out" and "Timed out" in run.error
-    assert result["timedOut"] == 1
+    assert result.deadlines == 1
     # the agent was released and is still idle in its last report: the retry is dispatched to it
     assert runs(session) == [("s1", 1, "timed_out"), ("s1", 2, "dispatched")]
 
@@ -225,7 +246,7 @@ def test_a_silent_agent_times_out_and_the_task_is_retried(define, start, make_ag
 def test_a_queue_timeout_fails_the_session_with_the_reason(define, start, sent):
     session = start(define(linear("rare", queueTimeoutSeconds=30, maxRetries=3)))
     run = TaskRun.objects.get(session=session)
-    services.workflows_sweep(now=run.queue_deadline + timedelta(seconds=1))
+    services.engine_drain(now=run.queue_deadline + timedelta(seconds=1))
     session.refresh_from_db()
     assert session.status == "failed" and "Queue timeout" in session.error
     assert runs(session) == [("s1", 1, "failed")]
@@ -248,16 +269,15 @@ def test_dispatch_outcomes_record_acceptance_and_fail_refused_attempts(define, s
     session = start(define(linear("c", "c")))
     run = TaskRun.objects.get(session=session)
     now = timezone.now()
-    services.dispatch_outcome_received(Outcome(run.dispatch_ref, "a1", True, finished_at=now))
+    on_dispatch_outcomes([Outcome(run.dispatch_ref, "a1", True, finished_at=now)])
     run.refresh_from_db()
     assert run.accepted_at == now
     other = start(define(linear("c", wf_id="w2")))
     Agent.objects.filter(agent_id="a1").update(assigned_task="")
-    services.task_runs_dispatch()
+    services.engine_drain()
     run2 = TaskRun.objects.get(session=other)
-    services.dispatch_outcome_received(
-        Outcome(run2.dispatch_ref, "a1", False, "unreachable", "connection refused", None, 4, now)
-    )
+    on_dispatch_outcomes([Outcome(run2.dispatch_ref, "a1", False, "unreachable", "connection refused", None, 4, now)])
+    services.engine_drain()
     other.refresh_from_db()
     assert other.status == "failed"
     assert "Dispatch failed after 4 attempt(s): unreachable: connection refused" in other.error
@@ -273,14 +293,16 @@ def test_an_agent_unknown_to_agentkit_sends_the_run_to_another_agent_without_cou
     assert run.agent == gone
     Agent.objects.filter(pk=gone.pk).update(deregistered_at=timezone.now())  # the bridge marks it gone
     gone_outcome = Outcome(run.dispatch_ref, "gone", False, "agent_unknown", "404", 404, 1, timezone.now())
-    services.dispatch_outcome_received(gone_outcome)
+    on_dispatch_outcomes([gone_outcome])
+    services.engine_drain()
     run.refresh_from_db()
     assert run.status == "dispatched" and run.agent.agent_id == "other" and run.attempt == 1
     assert Agent.objects.get(pk=gone.pk).assigned_task == ""
     # a new dispatch ref (the bridge never re-sends a finished one); the old outcome, announced again, is ignored
     assert [c["dispatch_ref"] for c in sent.calls] == [f"{run.id}:1", f"{run.id}:2"]
     assert {c["task_run_id"] for c in sent.calls} == {str(run.id)}
-    services.dispatch_outcome_received(gone_outcome)
+    on_dispatch_outcomes([gone_outcome])
+    services.engine_drain()
     run.refresh_from_db()
     assert run.status == "dispatched" and run.agent.agent_id == "other"
 
