@@ -49,7 +49,7 @@ class Agent(models.Model):
     delivery_failures = models.PositiveIntegerField(
         default=0,
         db_default=0,  # the raw-SQL upserts (state write, sync) do not name this column
-        help_text="Tasks AgentKit accepted for it that it never started (no `active` in time)."
+        help_text="Tasks AgentKit accepted for it that it never started (no `active` in time).",
     )
     last_delivery_failure_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -11,7 +11,6 @@ import logging
 import uuid
 from collections import defaultdict
 
-
 from agentkit_bridge.hooks import DispatchOutcome
 from lifecycle.hooks import StateReportResult
 from workflows.engine import progress

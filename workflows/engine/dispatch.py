@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 
 from lifecycle.models import Agent, AgentState
@@ -147,40 +146,35 @@ def dispatch_ready(*, now: datetime, events_buffer: EventBuffer, limit: int) -> 
             batch_size=500,
         )
         dispatching.send_tasks(outbox)
-        pending_sessions = {run.session_id: agent_id for run, agent_id in _first_agents(changed)}
-        transaction.on_commit(lambda: sessions_mark_started(pending_sessions, now))
+        sessions_mark_started(
+            {run.session_id: run.agent.agent_id for run in changed if run.session.status == SessionStatus.PENDING},
+            now,
+            events_buffer,
+        )
     return done
 
 
-def _first_agents(runs: list[TaskRun]):
-    for run in runs:
-        if run.session.status == SessionStatus.PENDING:
-            yield run, run.agent.agent_id
-
-
-def sessions_mark_started(first_agent: dict[uuid.UUID, str], now: datetime) -> None:
-    """Pending sessions whose first task went out are running. After the dispatch's commit, not inside it: that
-    transaction holds task-run locks, and cancels wait for task runs while holding their session's lock."""
+def sessions_mark_started(first_agent: dict[uuid.UUID, str], now: datetime, events_buffer: EventBuffer) -> None:
+    """Pending sessions whose first task went out are running. SKIP LOCKED: this transaction holds task-run locks,
+    and a cancel holding a session's lock may be waiting for one of them; that session is ended by the cancel (or
+    marked running when its first run reports ``active``)."""
     if not first_agent:
         return
-    with transaction.atomic():
-        started = list(
-            WorkflowSession.objects.filter(pk__in=list(first_agent), status=SessionStatus.PENDING)
-            .select_for_update(skip_locked=True)
-            .values_list("pk", "workflow_id")
+    started = list(
+        WorkflowSession.objects.filter(pk__in=list(first_agent), status=SessionStatus.PENDING)
+        .select_for_update(skip_locked=True)
+        .values_list("pk", "workflow_id")
+    )
+    if not started:
+        return
+    WorkflowSession.objects.filter(pk__in=[pk for pk, _ in started]).update(
+        status=SessionStatus.RUNNING, started_at=now
+    )
+    for pk, workflow_id in started:
+        events_buffer.add(
+            events.SESSION_STARTED,
+            {"workflowId": workflow_id},
+            message="Session started (first task dispatched)",
+            agent_id=first_agent[pk],
+            session_id=pk,
         )
-        if not started:
-            return
-        WorkflowSession.objects.filter(pk__in=[pk for pk, _ in started], status=SessionStatus.PENDING).update(
-            status=SessionStatus.RUNNING, started_at=now
-        )
-        buffer = EventBuffer()
-        for pk, workflow_id in started:
-            buffer.add(
-                events.SESSION_STARTED,
-                {"workflowId": workflow_id},
-                message="Session started (first task dispatched)",
-                agent_id=first_agent[pk],
-                session_id=pk,
-            )
-        buffer.flush()

@@ -75,7 +75,14 @@ class Transitions:
         for session in locked:
             self.sessions[session.pk] = session
             self.runs[session.pk] = []
-        runs = TaskRun.objects.filter(session_id__in=list(self.sessions)).select_related("agent").order_by("attempt")
+        # Locked too: a dispatch pass may be assigning one of them right now (it holds the run, not the session);
+        # waiting for it here means reading the run as that pass committed it.
+        runs = (
+            TaskRun.objects.select_for_update(of=("self",))
+            .filter(session_id__in=list(self.sessions))
+            .select_related("agent")
+            .order_by("attempt")
+        )
         for run in runs:
             if run.session_id in self.runs:
                 self.runs[run.session_id].append(run)
@@ -120,6 +127,9 @@ class Transitions:
         self.change(
             run, status=TaskRunStatus.RUNNING, started_at=self.now, reported_active_at=reported_at, start_deadline=None
         )
+        session = self.session_of(run)
+        if session.status == SessionStatus.PENDING:  # its dispatch could not mark it (see sessions_mark_started)
+            self._change_session(session, status=SessionStatus.RUNNING, started_at=run.dispatched_at or self.now)
         self.events.add(
             events.TASK_RUNNING,
             {"taskId": run.task_id},

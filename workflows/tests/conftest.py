@@ -82,7 +82,9 @@ def report(clock):
     """Report a state as the endpoint does, then let the engine apply everything pending (as its loop would)."""
 
     def send(agent_id: str, state: str, details: dict | None = None, at: datetime | None = None):
-        result = agent_state_report(agent_id=agent_id, state=state, details=details or {}, reported_at=at or clock.tick())
+        result = agent_state_report(
+            agent_id=agent_id, state=state, details=details or {}, reported_at=at or clock.tick()
+        )
         services.engine_drain()
         return result
 

@@ -75,7 +75,7 @@ def test_the_callback_is_enqueued_when_the_session_ends(
     define, start, sent, django_capture_on_commit_callbacks, monkeypatch
 ):
     queued = []
-    monkeypatch.setattr(services, "_enqueue_callback", queued.append)
+    monkeypatch.setattr("workflows.engine.transitions._enqueue_callbacks", queued.extend)
     session = start(define(linear("c")), callback_url="http://example.invalid/hook")
     with django_capture_on_commit_callbacks(execute=True):
         services.session_cancel(session_id=session.id)

@@ -7,12 +7,14 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from lifecycle.models import Agent
 from lifecycle.services import agent_state_report
 from workflows import services
+from workflows.engine.dispatch import dispatch_ready
+from workflows.engine.oplog import EventBuffer
 from workflows.models import TaskRun, WorkflowSession
 from workflows.tests.conftest import linear
 
@@ -40,6 +42,12 @@ def in_threads(target, count: int) -> None:
     assert not errors, errors
 
 
+def dispatch_pass() -> None:
+    """One dispatch pass in its own transaction, without the engine's lock (as if two engines ran at once)."""
+    with transaction.atomic():
+        dispatch_ready(now=timezone.now(), events_buffer=EventBuffer(), limit=500)
+
+
 def test_concurrent_dispatchers_never_send_a_run_twice_nor_overload_an_agent(define, make_agent, sent):
     definition = define(linear("c"))
     for _ in range(30):
@@ -47,14 +55,8 @@ def test_concurrent_dispatchers_never_send_a_run_twice_nor_overload_an_agent(def
     agents = [make_agent(f"a{i}", ["c"]) for i in range(10)]
     assert sent.calls == []
 
-    def dispatch(index: int) -> None:
-        if index % 2:
-            services.task_runs_dispatch()
-        else:
-            services.task_runs_dispatch_to_agent(agent_pk=agents[index % len(agents)].pk)
-
-    in_threads(dispatch, 8)
-    services.task_runs_dispatch()  # whatever a lost race left behind
+    in_threads(lambda index: dispatch_pass(), 8)  # dispatch passes racing each other, outside the engine lock
+    services.engine_drain()  # whatever a lost race left behind
     refs = Counter(sent.refs)
     assert len(refs) == 10 and set(refs.values()) == {1}
     dispatched = TaskRun.objects.filter(status="dispatched")
@@ -76,6 +78,7 @@ def test_concurrent_reports_complete_a_run_once_and_dispatch_the_next_once(defin
         )
 
     in_threads(report, 6)
+    in_threads(lambda index: services.engine_drain(), 4)
     runs = list(TaskRun.objects.filter(session=session).order_by("created_at"))
     assert [(r.task_id, r.status) for r in runs] == [("s1", "completed"), ("s2", "dispatched")]
     assert len(sent.calls) == 2
@@ -85,6 +88,7 @@ def test_concurrent_reports_complete_a_run_once_and_dispatch_the_next_once(defin
 def start_committed():
     def run(definition, **kwargs):
         session, _ = services.session_start(definition=definition, **kwargs)  # autocommit: on_commit runs now
+        services.engine_drain()
         return session
 
     return run
@@ -97,9 +101,8 @@ def test_cancelling_while_dispatching_neither_deadlocks_nor_leaves_agents_held(d
 
     def work(index: int) -> None:
         if index % 2:
-            for agent in agents:
-                services.task_runs_dispatch_to_agent(agent_pk=agent.pk)
-            services.task_runs_dispatch()
+            dispatch_pass()
+            services.engine_drain()
         else:
             for session in sessions[index // 2 :: 4]:
                 services.session_cancel(session_id=session.pk)

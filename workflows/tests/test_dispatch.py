@@ -105,6 +105,7 @@ def test_a_targeted_workflow_routes_tasks_its_agent_lacks_by_capability(define, 
     now = timezone.now()
     agent_state_report(agent_id="target", state="active", details={}, reported_at=now)
     agent_state_report(agent_id="target", state="idle", details={"result": {}}, reported_at=now + timedelta(seconds=1))
+    services.engine_drain()
     run2 = TaskRun.objects.get(session=session, task_id="s2")
     assert run2.target_agent is None and run2.agent.agent_id == "translator"
 
@@ -113,8 +114,8 @@ def test_a_run_is_never_dispatched_twice(define, start, make_agent, sent):
     make_agent("a1", ["c"])
     make_agent("a2", ["c"])
     session = start(define(linear("c")))
-    assert services.task_runs_dispatch() == 0
-    assert services.task_runs_dispatch_to_agent(agent_pk=TaskRun.objects.get(session=session).agent_id) is False
+    assert services.engine_step().dispatched == 0
+    assert TaskRun.objects.get(session=session).status == "dispatched"
     assert len(sent.calls) == 1
 
 
@@ -137,5 +138,5 @@ def test_a_retry_waits_for_its_backoff(define, start, make_agent, sent, report):
     retry = TaskRun.objects.get(session=session, attempt=2)
     assert retry.status == "pending" and retry.try_number == 2
     assert 9 <= (retry.ready_at - retry.created_at).total_seconds() <= 11
-    assert services.task_runs_dispatch() == 0
-    assert services.task_runs_dispatch(now=retry.ready_at + timedelta(seconds=1)) == 1
+    assert services.engine_step().dispatched == 0
+    assert services.engine_step(now=retry.ready_at + timedelta(seconds=1)).dispatched == 1

@@ -76,7 +76,21 @@ def test_the_sweep_is_among_the_default_periodic_tasks():
     assert sweep.interval.every == 5 and sweep.expire_seconds == 5
 
 
-def test_the_sweep_task_runs_once_at_a_time(define, sent):
-    from workflows import tasks
+def test_engine_steps_are_exclusive_across_processes(define, sent):
+    """The sweep and every engine loop run steps; while one process is in a step, the others skip theirs."""
+    import psycopg
+    from django.conf import settings
 
-    assert tasks.sweep() == {"timedOut": 0, "queueTimedOut": 0, "dispatched": 0}
+    from workflows import tasks
+    from workflows.engine.step import ENGINE_LOCK_KEY
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], autocommit=True
+    ) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [ENGINE_LOCK_KEY])
+        assert services.engine_step() is None
+        assert tasks.sweep()["steps"] == 0
+        other.execute("SELECT pg_advisory_unlock(%s)", [ENGINE_LOCK_KEY])
+    assert services.engine_step() is not None
+    assert tasks.sweep()["steps"] == 1

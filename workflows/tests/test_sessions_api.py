@@ -1,5 +1,6 @@
 import pytest
 
+from workflows import services
 from workflows.models import TaskRun, WorkflowDefinition, WorkflowSession
 from workflows.tests.conftest import linear
 
@@ -25,7 +26,10 @@ def sample(define):
 
 
 def trigger(api_client, agent_id, body, **headers):
-    return api_client.post(f"/v1/opscore/agent/{agent_id}/workflow", body, format="json", **headers)
+    """Trigger a workflow for an agent, then let the engine dispatch (as its loop would)."""
+    response = api_client.post(f"/v1/opscore/agent/{agent_id}/workflow", body, format="json", **headers)
+    services.engine_drain()
+    return response
 
 
 def test_the_agent_trigger_starts_a_session_for_that_agent(api_client, sample, make_agent, sent):
@@ -81,6 +85,7 @@ def test_the_run_endpoint_routes_by_capability_and_pins_the_version(api_client, 
     assert response.json()["workflowVersion"] == "1.0"
     session = WorkflowSession.objects.get(pk=response.json()["sessionId"])
     assert session.agent is None and session.definition.version == "1.0"
+    services.engine_drain()
     assert [c["agent_id"] for c in sent.calls] == ["a1"]
     bad = api_client.post("/v1/opscore/workflows/sample_workflow/run", {"callbackUrl": "not a url"}, format="json")
     assert bad.status_code == 400 and "callbackUrl" in bad.json()["errors"]
@@ -115,6 +120,7 @@ def test_session_detail_has_the_documented_shape(api_client, sample, make_agent,
 def test_sessions_are_listed_with_filters(api_client, sample, make_agent, sent):
     make_agent("a1", ["summarise"])
     api_client.post("/v1/opscore/workflows/sample_workflow/run", {}, format="json")  # runs on a1
+    services.engine_drain()
     trigger(api_client, "a1", {"workflowDefinitionId": "sample_workflow"})  # waits for a1
     everything = api_client.get("/v1/opscore/sessions").json()
     assert everything["count"] == 2 and "tasks" not in everything["results"][0]
