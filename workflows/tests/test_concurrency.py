@@ -52,7 +52,8 @@ def test_concurrent_dispatchers_never_send_a_run_twice_nor_overload_an_agent(def
     definition = define(linear("c"))
     for _ in range(30):
         services.session_start(definition=definition)  # no agent yet: all wait
-    agents = [make_agent(f"a{i}", ["c"]) for i in range(10)]
+    for i in range(10):
+        make_agent(f"a{i}", ["c"])
     assert sent.calls == []
 
     in_threads(lambda index: dispatch_pass(), 8)  # dispatch passes racing each other, outside the engine lock
@@ -97,7 +98,8 @@ def start_committed():
 def test_cancelling_while_dispatching_neither_deadlocks_nor_leaves_agents_held(define, make_agent, sent):
     definition = define(linear("c", "c"))
     sessions = [services.session_start(definition=definition)[0] for _ in range(20)]
-    agents = [make_agent(f"a{i}", ["c"]) for i in range(10)]
+    for i in range(10):
+        make_agent(f"a{i}", ["c"])
 
     def work(index: int) -> None:
         if index % 2:
