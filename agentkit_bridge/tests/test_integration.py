@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from agentkit_bridge.client import build_task_message
-from agentkit_bridge.dispatch import enqueue_dispatch
+from agentkit_bridge.dispatch import dispatches_enqueue
 from agentkit_bridge.models import DispatchAttempt, SyncRun
 from agentkit_bridge.tasks import sync_agents
 from lifecycle.models import Agent, AgentStateRecord
@@ -104,7 +104,7 @@ def test_a_dispatch_through_the_real_worker_reaches_the_agent_and_its_reports_co
         message = build_task_message(
             task_name="summarise", parameters={"text": "hello"}, session_id="sess-42", task_run_id="run-42"
         )
-        enqueue_dispatch(dispatch_ref="run-42", agent_id=agent_id, message=message)
+        dispatches_enqueue(entries=[{"dispatch_ref": "run-42", "agent_id": agent_id, "message": message}])
 
         [task] = mock.wait_for_tasks(agent_id, count=1, timeout=20)
         assert task["payload"] == {"task_name": "summarise", "task_parameters": {"text": "hello"}}
@@ -161,7 +161,7 @@ def test_a_real_worker_retries_a_server_error_with_backoff(celery_worker_factory
     try:
         celery_worker_factory({"AGENTKIT_API_URL": agentkit.url, "AGENTKIT_DISPATCH_BACKOFF_SECONDS": "0.2"})
         message = build_task_message(task_name="t", parameters={}, session_id="s", task_run_id="r")
-        enqueue_dispatch(dispatch_ref="r-flaky", agent_id="agent-x", message=message)
+        dispatches_enqueue(entries=[{"dispatch_ref": "r-flaky", "agent_id": "agent-x", "message": message}])
         wait_until(
             lambda: DispatchAttempt.objects.filter(dispatch_ref="r-flaky", outcome="accepted").exists(), timeout=30
         )
