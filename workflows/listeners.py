@@ -11,6 +11,8 @@ import logging
 import uuid
 from collections import defaultdict
 
+from django.db import transaction
+
 from agentkit_bridge.hooks import DispatchOutcome
 from lifecycle.hooks import StateReportResult
 from workflows.engine import progress
@@ -34,8 +36,15 @@ def on_dispatch_outcomes(outcomes: list[DispatchOutcome]) -> None:
     for outcome in outcomes:
         if outcome.accepted:
             accepted[outcome.finished_at].append(outcome.dispatch_ref)
-    for finished_at, refs in accepted.items():
-        TaskRun.objects.filter(dispatch_ref__in=refs, accepted_at__isnull=True).update(accepted_at=finished_at)
+
+    def record_acceptance() -> None:
+        for finished_at, refs in accepted.items():
+            TaskRun.objects.filter(dispatch_ref__in=refs, accepted_at__isnull=True).update(accepted_at=finished_at)
+
+    # After the relay's commit: the engine locks task runs before outbox rows, the relay's transaction deletes
+    # outbox rows; touching task runs inside it would take the two in the opposite order.
+    if accepted:
+        transaction.on_commit(record_acceptance)
     failed = [o for o in outcomes if not o.accepted]
     for outcome in failed:
         try:

@@ -14,16 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Q
 
 from lifecycle.models import Agent, AgentState
 from lifecycle.services import agents_claim_idle
+from opscore_project.lib.db import bulk_update_rows
 from opscore_project.observability import events
 from workflows import dispatching, selectors
 from workflows.engine.oplog import EventBuffer
 from workflows.models import SessionStatus, TaskRun, TaskRunStatus, WorkflowSession
 
 FREE_AGENTS_LIMIT = 5000
+# Ready runs read per free agent: enough to find work for every agent when the first runs in priority order
+# avoid it, without locking the whole queue on every pass.
+RUNS_PER_FREE_AGENT = 4
 
 
 @dataclass(frozen=True)
@@ -78,15 +82,21 @@ def _match(runs: list[TaskRun], agents: list[Agent]) -> list[tuple[TaskRun, Agen
 
 def dispatch_ready(*, now: datetime, events_buffer: EventBuffer, limit: int) -> list[Dispatched]:
     """Dispatch as many ready runs as there are able free agents. Call inside a transaction."""
+    agents = list(free_agents(now)[:FREE_AGENTS_LIMIT])
+    if not agents:
+        return []  # saturated: nothing to lock or read (the common case under load)
+    capabilities = {c for agent in agents if agent.capabilities_known for c in agent.capabilities or []}
+    routes = Q(target_agent_id__in=[agent.pk for agent in agents]) | Q(
+        target_agent__isnull=True, capability__in=sorted(capabilities)
+    )
     runs = list(
         TaskRun.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("session")
-        .filter(status=TaskRunStatus.PENDING, ready_at__lte=now)
-        .order_by("-priority", "ready_at", "created_at")[:limit]
+        .filter(routes, status=TaskRunStatus.PENDING, ready_at__lte=now)
+        .order_by("-priority", "ready_at", "created_at")[: min(limit, RUNS_PER_FREE_AGENT * len(agents))]
     )
     if not runs:
         return []
-    agents = list(free_agents(now)[:FREE_AGENTS_LIMIT])
     pairs = _match(runs, agents)
     if not pairs:
         return []
@@ -128,7 +138,8 @@ def dispatch_ready(*, now: datetime, events_buffer: EventBuffer, limit: int) -> 
         )
         done.append(Dispatched(run.pk, run.session_id, agent.agent_id, run.dispatch_ref))
     if changed:
-        TaskRun.objects.bulk_update(
+        bulk_update_rows(
+            TaskRun,
             changed,
             [
                 "status",
@@ -143,7 +154,6 @@ def dispatch_ready(*, now: datetime, events_buffer: EventBuffer, limit: int) -> 
                 "early_result",
                 "reported_active_at",
             ],
-            batch_size=500,
         )
         dispatching.send_tasks(outbox)
         sessions_mark_started(

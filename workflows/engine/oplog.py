@@ -58,7 +58,10 @@ class EventBuffer:
         for row in rows:
             for name, labels, amount in counter_increments(row.event_type, row.level, row.context):
                 totals[(name, labels)] += amount
-            level = _LEVELS[row.level]
+            # Info events log at DEBUG: the engine writes several per task, the operation log already holds them,
+            # and one formatted JSON line each costs as much as the rest of the event (measured). Warnings and
+            # errors keep their level.
+            level = _LEVELS[row.level] if row.level in ("warning", "error") else logging.DEBUG
             if logger.isEnabledFor(level):
                 extra = {"event_type": row.event_type, "event_id": row.pk}
                 for key in ("agent_id", "session_id", "task_id"):

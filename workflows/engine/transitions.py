@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F
 
 from lifecycle.models import Agent
+from opscore_project.lib.db import bulk_update_rows
 from opscore_project.observability import events
 from workflows import selectors
 from workflows.engine import planning
@@ -297,7 +298,7 @@ class Transitions:
         if self._changed_runs:
             fields = sorted(set().union(*(names for _, names in self._changed_runs.values())))
             fields = [name[:-3] if name.endswith("_id") else name for name in fields]
-            TaskRun.objects.bulk_update([run for run, _ in self._changed_runs.values()], fields, batch_size=500)
+            bulk_update_rows(TaskRun, [run for run, _ in self._changed_runs.values()], fields)
         if self._new_runs:
             TaskRun.objects.bulk_create(self._new_runs, batch_size=500)
         for session_id, names in self._changed_sessions.items():

@@ -264,12 +264,15 @@ class Outcome:
     finished_at: datetime = None
 
 
-def test_dispatch_outcomes_record_acceptance_and_fail_refused_attempts(define, start, make_agent, sent):
+def test_dispatch_outcomes_record_acceptance_and_fail_refused_attempts(
+    define, start, make_agent, sent, django_capture_on_commit_callbacks
+):
     make_agent("a1", ["c"])
     session = start(define(linear("c", "c")))
     run = TaskRun.objects.get(session=session)
     now = timezone.now()
-    on_dispatch_outcomes([Outcome(run.dispatch_ref, "a1", True, finished_at=now)])
+    with django_capture_on_commit_callbacks(execute=True):
+        on_dispatch_outcomes([Outcome(run.dispatch_ref, "a1", True, finished_at=now)])
     run.refresh_from_db()
     assert run.accepted_at == now
     other = start(define(linear("c", wf_id="w2")))
