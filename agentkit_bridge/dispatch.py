@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from celery import current_app
-from django.db import transaction
 
 from agentkit_bridge.models import DispatchOutbox
 
@@ -23,8 +22,8 @@ RELAY_CHUNK = 16
 
 def dispatches_enqueue(*, entries: list[dict[str, Any]]) -> None:
     """Store dispatches (``dispatch_ref``, ``agent_id``, ``message``, ``session_id``) in the outbox, in the caller's
-    transaction, and ask a relay to send them once it commits. If the broker cannot be reached, nothing is lost:
-    the engine loop re-sends relay messages for rows left unsent (``dispatches_relay_overdue``)."""
+    transaction. The caller relays them once it has committed (the engine loop does, right after its step);
+    whatever is left unsent is found again by ``agentkit_bridge.relay.dispatches_overdue``."""
     if not entries:
         return
     DispatchOutbox.objects.bulk_create(
@@ -38,8 +37,6 @@ def dispatches_enqueue(*, entries: list[dict[str, Any]]) -> None:
             for entry in entries
         ]
     )
-    refs = [entry["dispatch_ref"] for entry in entries]
-    transaction.on_commit(lambda: relay_request(refs))
 
 
 def dispatches_discard(*, dispatch_refs: list[str]) -> int:
@@ -49,8 +46,9 @@ def dispatches_discard(*, dispatch_refs: list[str]) -> int:
 
 
 def relay_request(refs: list[str]) -> bool:
-    """Queue relay messages for these outbox refs (by task name: no import of the tasks module). False if the
-    broker could not be reached: the rows stay in the outbox and are picked up again."""
+    """Queue relay messages for these outbox refs on Celery (by task name: no import of the tasks module), for
+    callers without a relay of their own (the periodic sweep). False if the broker could not be reached: the rows
+    stay in the outbox and are picked up again."""
     try:
         for start in range(0, len(refs), RELAY_CHUNK):
             current_app.send_task("agentkit_bridge.tasks.relay_dispatches", args=[refs[start : start + RELAY_CHUNK]])

@@ -177,6 +177,8 @@ OPSCORE_TASK_MAX_REDELIVERIES = env_int("OPSCORE_TASK_MAX_REDELIVERIES", 2, mini
 OPSCORE_ENGINE_IN_WORKER = env_bool("OPSCORE_ENGINE_IN_WORKER", True)
 OPSCORE_ENGINE_TICK_SECONDS = env_float("OPSCORE_ENGINE_TICK_SECONDS", 0.5, minimum=0.01)
 OPSCORE_ENGINE_BATCH = env_int("OPSCORE_ENGINE_BATCH", 500, minimum=1)
+# Threads of each engine loop that POST dispatches to AgentKit while the next step runs.
+OPSCORE_RELAY_THREADS = env_int("OPSCORE_RELAY_THREADS", 4, minimum=1)
 # A claimed dispatch not recorded within this time (its relay died) is sent again; above the /run timeouts.
 OPSCORE_DISPATCH_LEASE_SECONDS = env_float("OPSCORE_DISPATCH_LEASE_SECONDS", 30.0, minimum=1.0)
 # Signs completion callbacks; falls back to OPSCORE_WEBHOOK_SECRET. Unset both: callbacks go unsigned.

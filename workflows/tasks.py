@@ -19,7 +19,7 @@ def sweep() -> dict[str, int]:
         "steps": len(results),
         "reports": sum(r.reports for r in results),
         "deadlines": sum(r.deadlines for r in results),
-        "dispatched": sum(r.dispatched for r in results),
+        "dispatched": sum(len(r.dispatched) for r in results),
     }
 
 

@@ -38,7 +38,7 @@ def outcomes():
 
 @pytest.fixture
 def relay_requests(monkeypatch) -> list[list[str]]:
-    """Relay messages the outbox asks for, kept off the broker."""
+    """Relay messages asked for on Celery, kept off the broker."""
     requested: list[list[str]] = []
     monkeypatch.setattr("agentkit_bridge.dispatch.relay_request", requested.append)
     return requested
@@ -61,16 +61,6 @@ def relay_until_done(now=None) -> list[str]:
         outcomes += ["accepted"] * report.accepted + ["retrying"] * report.retrying + ["failed"] * report.failed
         now += timedelta(seconds=400)
     return outcomes
-
-
-def test_the_outbox_row_is_written_in_the_transaction_and_the_relay_asked_after_commit(
-    relay_requests, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        enqueue()
-        assert DispatchOutbox.objects.filter(dispatch_ref="tr-1:1").exists()
-        assert relay_requests == []
-    assert relay_requests == [["tr-1:1"]]
 
 
 def test_an_accepted_dispatch_is_recorded_announced_and_leaves_the_outbox(mocked_agentkit, outcomes, relay_requests):

@@ -4,6 +4,10 @@ It runs as a thread in every Celery worker (``opscore_project.celery`` starts it
 (``manage.py run_engine``). Steps are exclusive cluster-wide, so running several loops is safe: they take over
 from each other when one stops. Low load: a report is applied within milliseconds of its NOTIFY. High load: each
 step takes everything that queued up during the previous one, so batches grow and the cost per task falls.
+
+After each step the loop hands the step's dispatches to its relay threads, which POST them to AgentKit while the
+next step runs; dispatches no relay finished (a crash, AgentKit down, a retry's backoff) are found again in the
+outbox on a later tick.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import psycopg
@@ -19,28 +25,35 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from agentkit_bridge.dispatch import relay_request
-from agentkit_bridge.relay import dispatches_overdue
+from agentkit_bridge.relay import dispatches_overdue, dispatches_relay
 from workflows.engine.reports import ENGINE_CHANNEL
 from workflows.engine.step import StepResult, engine_step
 
 logger = logging.getLogger(__name__)
 
 MAX_STEPS_PER_DRAIN = 50
+RELAY_CHUNK = 8  # dispatches per relay job: one recording transaction per chunk
+
+Relay = Callable[[list[str]], object]
 
 
-def engine_drain(*, now: datetime | None = None) -> list[StepResult]:
-    """Step until nothing is left (or another process holds the engine), then re-queue lost relay messages."""
+def engine_drain(*, now: datetime | None = None, relay: Relay | None = None) -> list[StepResult]:
+    """Step until nothing is left (or another process holds the engine), relaying each step's dispatches once it
+    has committed, then relay whatever older dispatches are overdue. ``relay`` defaults to Celery messages."""
+    relay = relay or relay_request
     results: list[StepResult] = []
     for _ in range(MAX_STEPS_PER_DRAIN):
         result = engine_step(now=now)
         if result is None:
             break
         results.append(result)
+        if result.dispatched:
+            relay(result.dispatched)
         if not result.did_work:
             break
     overdue = dispatches_overdue(now=now or timezone.now())
     if overdue:
-        relay_request(overdue)
+        relay(overdue)
     return results
 
 
@@ -59,15 +72,43 @@ def _listen_connection() -> psycopg.Connection:
     return conn
 
 
+def _relay_job(refs: list[str]) -> None:
+    close_old_connections()
+    try:
+        dispatches_relay(refs=refs)
+    except Exception:
+        logger.warning("Relaying %d dispatch(es) failed; they stay in the outbox", len(refs), exc_info=True)
+        connection.close()
+
+
 class EngineLoop(threading.Thread):
     """The loop as a daemon thread; ``stop()`` ends it after the current step."""
 
     def __init__(self) -> None:
         super().__init__(name="opscore-engine", daemon=True)
         self._stopping = threading.Event()
+        self._relays = ThreadPoolExecutor(max_workers=settings.OPSCORE_RELAY_THREADS, thread_name_prefix="relay")
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def relay(self, refs: list[str]) -> None:
+        """POST these dispatches from the relay threads (refs already being relayed here are skipped)."""
+        with self._lock:
+            fresh = [ref for ref in refs if ref not in self._in_flight]
+            self._in_flight.update(fresh)
+        for start in range(0, len(fresh), RELAY_CHUNK):
+            chunk = fresh[start : start + RELAY_CHUNK]
+            self._relays.submit(self._relay_chunk, chunk)
+
+    def _relay_chunk(self, refs: list[str]) -> None:
+        try:
+            _relay_job(refs)
+        finally:
+            with self._lock:
+                self._in_flight.difference_update(refs)
 
     def run(self) -> None:
         logger.info("Workflow engine loop started")
@@ -77,7 +118,7 @@ class EngineLoop(threading.Thread):
                 if settings.IS_POSTGRES:
                     listener = _listen_connection()
                 while not self._stopping.is_set():
-                    engine_drain()
+                    engine_drain(relay=self.relay)
                     self._wait(listener)
             except Exception:
                 logger.warning("Workflow engine loop error; retrying in 1 s", exc_info=True)
@@ -89,6 +130,7 @@ class EngineLoop(threading.Thread):
                     except Exception:  # noqa: BLE001
                         pass
                 connection.close()
+        self._relays.shutdown(wait=True)
         close_old_connections()
         logger.info("Workflow engine loop stopped")
 

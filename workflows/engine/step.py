@@ -30,7 +30,7 @@ ENGINE_LOCK_KEY = 0x0C0E_E261  # pg advisory lock key of the engine step
 class StepResult:
     reports: int
     deadlines: int
-    dispatched: int
+    dispatched: list[str]  # dispatch refs written to the outbox: relay them now that the step committed
     full: bool  # a batch limit was reached: more work is probably waiting
 
     @property
@@ -94,6 +94,6 @@ def engine_step(*, now: datetime | None = None, limit: int | None = None) -> Ste
     return StepResult(
         reports=len(reports),
         deadlines=deadlines,
-        dispatched=len(dispatched),
+        dispatched=[d.dispatch_ref for d in dispatched],
         full=len(reports) >= limit or deadlines >= limit or len(dispatched) >= limit,
     )

@@ -301,9 +301,11 @@ class Transitions:
             bulk_update_rows(TaskRun, [run for run, _ in self._changed_runs.values()], fields)
         if self._new_runs:
             TaskRun.objects.bulk_create(self._new_runs, batch_size=500)
+        by_fields: dict[tuple[str, ...], list[WorkflowSession]] = defaultdict(list)
         for session_id, names in self._changed_sessions.items():
-            session = self.sessions[session_id]
-            WorkflowSession.objects.filter(pk=session_id).update(**{name: getattr(session, name) for name in names})
+            by_fields[tuple(sorted(names))].append(self.sessions[session_id])
+        for names, sessions in by_fields.items():  # usually one group: the sessions that ended
+            bulk_update_rows(WorkflowSession, sessions, list(names))
         if self._released:
             Agent.objects.filter(
                 pk__in={pk for pk, _ in self._released}, assigned_task__in=[ref for _, ref in self._released]

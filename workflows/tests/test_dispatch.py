@@ -114,7 +114,7 @@ def test_a_run_is_never_dispatched_twice(define, start, make_agent, sent):
     make_agent("a1", ["c"])
     make_agent("a2", ["c"])
     session = start(define(linear("c")))
-    assert services.engine_step().dispatched == 0
+    assert services.engine_step().dispatched == []
     assert TaskRun.objects.get(session=session).status == "dispatched"
     assert len(sent.calls) == 1
 
@@ -138,5 +138,5 @@ def test_a_retry_waits_for_its_backoff(define, start, make_agent, sent, report):
     retry = TaskRun.objects.get(session=session, attempt=2)
     assert retry.status == "pending" and retry.try_number == 2
     assert 9 <= (retry.ready_at - retry.created_at).total_seconds() <= 11
-    assert services.engine_step().dispatched == 0
-    assert services.engine_step(now=retry.ready_at + timedelta(seconds=1)).dispatched == 1
+    assert services.engine_step().dispatched == []
+    assert len(services.engine_step(now=retry.ready_at + timedelta(seconds=1)).dispatched) == 1

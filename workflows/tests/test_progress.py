@@ -157,7 +157,7 @@ def test_an_engine_step_costs_the_same_statements_for_one_completion_as_for_twen
         agent_state_report(agent_id=agent.agent_id, state="idle", details={"result": 1}, reported_at=clock.tick())
     with django_assert_max_num_queries(20):
         result = services.engine_step()
-    assert (result.reports, result.dispatched) == (sessions, sessions)
+    assert (result.reports, len(result.dispatched)) == (sessions, sessions)
     assert TaskRun.objects.filter(status="completed").count() == sessions
     assert TaskRun.objects.filter(status="dispatched", task_id="s2").count() == sessions
 
