@@ -71,6 +71,7 @@ class AgentAdmin(admin.ModelAdmin):
         "registered",
         "last_seen_at",
         "busy",
+        "delivery_failures",
     )
     list_filter = ("state", CapabilityFilter, "source", RegisteredFilter)
     search_fields = ("agent_id", "name")
@@ -85,6 +86,8 @@ class AgentAdmin(admin.ModelAdmin):
         "deregistered_at",
         "assigned_task",
         "last_assigned_at",
+        "delivery_failures",
+        "last_delivery_failure_at",
         "created_at",
         "updated_at",
         "capabilities_known",
@@ -106,6 +109,8 @@ class AgentAdmin(admin.ModelAdmin):
         "last_seen_at",
         "assigned_task",
         "last_assigned_at",
+        "delivery_failures",
+        "last_delivery_failure_at",
         "created_at",
         "updated_at",
     )

@@ -50,6 +50,10 @@ class AgentSerializer(serializers.ModelSerializer):
     stale = serializers.SerializerMethodField()
     busy = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
+    deliveryFailures = serializers.IntegerField(
+        source="delivery_failures", help_text="Tasks AgentKit accepted for this agent that it never started."
+    )
+    lastDeliveryFailureAt = serializers.DateTimeField(source="last_delivery_failure_at", allow_null=True)
 
     class Meta:
         model = Agent
@@ -71,6 +75,8 @@ class AgentSerializer(serializers.ModelSerializer):
             "lastSeenAt",
             "stale",
             "busy",
+            "deliveryFailures",
+            "lastDeliveryFailureAt",
             "createdAt",
         ]
 

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -111,6 +112,8 @@ class MockState:
         self.background: set[asyncio.Task[Any]] = set()
         self.outbound: list[OutboundResult] = []
         self.counters = {"registered": 0, "runs_accepted": 0, "tool_calls": 0, "deregistered": 0}
+        # Accepted /run calls per Ops-Core task run (``opscore_task_id``): fault tests count duplicates with it.
+        self.runs_by_task: Counter[str] = Counter()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         # Keep a strong reference: the event loop only holds weak ones, so an unreferenced task can vanish.
@@ -276,6 +279,12 @@ async def deregister(request: web.Request) -> web.Response:
     return web.json_response(envelope("success", "Agent deregistered successfully.", {"agentId": agent_id}))
 
 
+async def run_counts(request: web.Request) -> web.Response:
+    """Test aid (not part of AgentKit): accepted ``/run`` calls per task run, and the totals."""
+    state = request.app[STATE_KEY]
+    return web.json_response({"counters": state.counters, "runsByTask": dict(state.runs_by_task)})
+
+
 async def run(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     agent_id = request.match_info["agent_id"]
@@ -296,6 +305,8 @@ async def run(request: web.Request) -> web.Response:
     message = {key: body.get(key) for key in FORWARDED_FIELDS}
     message["timestamp"] = datetime.now(UTC).isoformat()
     state.counters["runs_accepted"] += 1
+    if body.get("opscore_task_id"):
+        state.runs_by_task[str(body["opscore_task_id"])] += 1
     state.spawn(forward_task(state, agent, message))
     return web.json_response(
         envelope(
@@ -416,4 +427,5 @@ def create_app(config: MockConfig | None = None) -> web.Application:
     app.router.add_get("/v1/agents", list_agents)
     app.router.add_post("/v1/agents/{agent_id}/run", run)
     app.router.add_delete("/v1/agents/{agent_id}", deregister)
+    app.router.add_get("/mock/runs", run_counts)
     return app

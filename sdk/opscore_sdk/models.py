@@ -136,6 +136,8 @@ class Agent(Model):
     last_seen_at: datetime | None = _ts("lastSeenAt")
     stale: bool = _key("stale", default=False)
     busy: bool = _key("busy", default=False)
+    delivery_failures: int = _key("deliveryFailures", default=0)
+    last_delivery_failure_at: datetime | None = _ts("lastDeliveryFailureAt")
     created_at: datetime | None = _ts("createdAt")
     recent_history: list[StateRecord] = _key("recentHistory", _list_of(StateRecord), factory=list)
 
