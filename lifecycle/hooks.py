@@ -38,19 +38,39 @@ def register_state_listener(listener: StateListener) -> None:
         _state_listeners.append(listener)
 
 
-# name -> SQL boolean expression. A probe answers a listener's question in the state write's own statement, so
-# the hot path pays no second round trip for it. Expressions may use the parameters %(agent_id)s, %(state)s
-# and %(now)s, and see the database as it was before the write (one snapshot).
-_state_probes: dict[str, str] = {}
+@dataclass(frozen=True)
+class StateProbe:
+    """A listener's question (``expression``, SQL boolean) answered inside the state write's own statement, so the
+    hot path pays no second round trip for it. Expressions may use the parameters %(agent_id)s, %(state)s,
+    %(reported_at)s, %(details)s and %(now)s, and see the database as it was before the write (one snapshot).
+
+    ``cte`` optionally adds common table expressions after the write's own (they may read ``upserted``, the agent
+    row as written, and ``inserted``, the history row if the report was stored): a listener's own write, done
+    in the same statement. ``params`` adds the parameters they use, computed from (agent id, state, details).
+    Probes with a ``cte`` are Postgres-only: on other databases they answer False and the listener does the work.
+    """
+
+    expression: str
+    cte: str = ""
+    params: Callable[[str, str, Any], dict[str, Any]] | None = None
 
 
-def register_state_probe(name: str, sql_expression: str) -> None:
+_state_probes: dict[str, StateProbe] = {}
+
+
+def register_state_probe(
+    name: str,
+    sql_expression: str,
+    *,
+    cte: str = "",
+    params: Callable[[str, str, Any], dict[str, Any]] | None = None,
+) -> None:
     if not name.isidentifier():
         raise ValueError(f"State probe name {name!r} must be an identifier")
-    _state_probes[name] = sql_expression
+    _state_probes[name] = StateProbe(sql_expression, cte, params)
 
 
-def state_probes() -> dict[str, str]:
+def state_probes() -> dict[str, StateProbe]:
     return dict(_state_probes)
 
 

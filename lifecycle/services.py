@@ -53,7 +53,7 @@ WITH previous AS (
     SELECT id, %(state)s, %(details)s::jsonb, %(reported_at)s, %(now)s FROM upserted
     ON CONFLICT (agent_id, reported_at, state) DO NOTHING
     RETURNING id
-), logged AS (
+){ctes}, logged AS (
     -- Operation log, in the same statement: agent.discovered for a new agent, agent.state_changed when the
     -- current state differs from the previous one. Nothing is written for a report that changes nothing.
     INSERT INTO observability_operationevent (
@@ -134,6 +134,9 @@ def _state_report_postgres(
     }
     # One round trip, prepared on the server after a few calls; see opscore_project.lib.db.
     names, sql = _state_report_statement()
+    for probe in state_probes().values():
+        if probe.params is not None:
+            params.update(probe.params(agent_id, state, details))
     row = fetchone_idempotent(sql, params)
     pk, created, assigned_task, became_current, stored, previous_state = row[:6]
     return StateReportResult(
@@ -157,8 +160,10 @@ def _state_report_statement() -> tuple[list[str], str]:
     global _statement_cache
     probes = state_probes()
     if _statement_cache is None or _statement_cache[0] != list(probes):
-        columns = "".join(f",\n       ({expression}) AS probe_{name}" for name, expression in probes.items())
-        _statement_cache = (list(probes), _STATE_REPORT_SQL.replace("{probes}", columns))
+        columns = "".join(f",\n       ({probe.expression}) AS probe_{name}" for name, probe in probes.items())
+        ctes = "".join(f", {probe.cte.strip()}" for probe in probes.values() if probe.cte)
+        sql = _STATE_REPORT_SQL.replace("{probes}", columns).replace("{ctes}", ctes)
+        _statement_cache = (list(probes), sql)
     return _statement_cache
 
 
@@ -170,8 +175,11 @@ def _evaluate_probes(agent_id: str, state: str, now: datetime) -> dict[str, bool
     write rather than before it, which no registered probe depends on)."""
     results = {}
     with connection.cursor() as cursor:
-        for name, expression in state_probes().items():
-            cursor.execute(f"SELECT ({expression})", {"agent_id": agent_id, "state": state, "now": now})
+        for name, probe in state_probes().items():
+            if probe.cte:
+                results[name] = False  # Postgres-only: the listener does the work itself
+                continue
+            cursor.execute(f"SELECT ({probe.expression})", {"agent_id": agent_id, "state": state, "now": now})
             results[name] = bool(cursor.fetchone()[0])
     return results
 

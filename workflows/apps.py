@@ -7,9 +7,16 @@ class WorkflowsConfig(AppConfig):
     def ready(self) -> None:
         from agentkit_bridge.hooks import register_dispatch_listener
         from lifecycle.hooks import register_state_listener, register_state_probe
+        from workflows.engine import reports
         from workflows.listeners import on_dispatch_outcomes, on_state_report
         from workflows.selectors import TASK_RUN_WAITING_PROBE, TASK_RUN_WAITING_PROBE_SQL
 
         register_state_probe(TASK_RUN_WAITING_PROBE, TASK_RUN_WAITING_PROBE_SQL)
+        register_state_probe(
+            reports.ENGINE_INBOX_PROBE,
+            reports.ENGINE_INBOX_EXPRESSION,
+            cte=reports.ENGINE_INBOX_CTE,
+            params=reports.engine_inbox_params,
+        )
         register_state_listener(on_state_report)
         register_dispatch_listener(on_dispatch_outcomes)

@@ -105,7 +105,7 @@ def test_registered_probes_are_answered_by_the_state_write(monkeypatch):
 
     from lifecycle import hooks, services
 
-    monkeypatch.setitem(hooks._state_probes, "is_idle_report", "%(state)s = 'idle'")
+    monkeypatch.setitem(hooks._state_probes, "is_idle_report", hooks.StateProbe("%(state)s = 'idle'"))
     now = timezone.now()
     idle = services.agent_state_report(agent_id="p1", state="idle", details={}, reported_at=now)
     active = services.agent_state_report(agent_id="p1", state="active", details={}, reported_at=now)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Value
 
 from opscore_project.observability import events
 from workflows.engine.transitions import Transitions
@@ -33,12 +34,19 @@ class Due:
 
 
 def due_runs(*, now: datetime, limit: int) -> Due:
-    ids = TaskRun.objects.values_list("id", flat=True)
-    return Due(
-        timed_out=list(ids.filter(status__in=TASK_RUN_IN_FLIGHT, timeout_at__lte=now)[:limit]),
-        not_started=list(ids.filter(status=TaskRunStatus.DISPATCHED, start_deadline__lte=now)[:limit]),
-        queue_expired=list(ids.filter(status=TaskRunStatus.PENDING, queue_deadline__lte=now)[:limit]),
+    """Overdue runs of each kind, in one query (a UNION of three reads of the partial deadline indexes)."""
+    runs = TaskRun.objects.order_by()
+    timed_out = runs.filter(status__in=TASK_RUN_IN_FLIGHT, timeout_at__lte=now).annotate(kind=Value("t"))
+    not_started = runs.filter(status=TaskRunStatus.DISPATCHED, start_deadline__lte=now).annotate(kind=Value("s"))
+    expired = runs.filter(status=TaskRunStatus.PENDING, queue_deadline__lte=now).annotate(kind=Value("q"))
+    due = Due()
+    lists = {"t": due.timed_out, "s": due.not_started, "q": due.queue_expired}
+    union = timed_out.values_list("kind", "id")[:limit].union(
+        not_started.values_list("kind", "id")[:limit], expired.values_list("kind", "id")[:limit], all=True
     )
+    for kind, run_id in union:
+        lists[kind].append(run_id)
+    return due
 
 
 def apply_deadlines(tx: Transitions, due: Due) -> None:

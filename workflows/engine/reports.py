@@ -1,8 +1,10 @@
-"""The engine's side of a state report, run in the web process right after the state write: cheap by design.
+"""The engine's side of a state report: cheap by design, since the state endpoint takes thousands per second.
 
 A report about a task run (the agent holds one, or the report names one) becomes a ``TaskReport`` row and wakes
-the engine, in one statement. An ``idle`` from a free agent while tasks wait only wakes the engine. Everything
-else costs nothing. The engine loop applies the reports in batches (``workflows.engine.step``).
+the engine; an ``idle`` from a free agent while tasks wait only wakes the engine. On Postgres both happen inside
+the state write's own statement (a state probe with its own CTEs, registered in ``WorkflowsConfig.ready``), so a
+report stays one round trip and one commit. Elsewhere (the embedded SQLite mode) the listener does it after the
+write. The engine loop applies the reports in batches (``workflows.engine.step``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from lifecycle.hooks import StateReportResult
 from lifecycle.models import AgentState
 from opscore_project.lib.db import fetchone_idempotent
 from workflows import selectors
-from workflows.models import TaskReport
+from workflows.models import TaskReport, TaskRun
 
 ENGINE_CHANNEL = "opscore_engine"
 # States that can move a task run; others (initializing, …) say nothing about the run.
@@ -32,6 +34,33 @@ WITH report AS (
 )
 SELECT pg_notify('{ENGINE_CHANNEL}', '') FROM report
 """
+
+
+# The state probe: its CTEs write the report and NOTIFY; its expression only makes sure they run (an unreferenced
+# SELECT CTE would be skipped) and tells the listener that the work is done.
+ENGINE_INBOX_PROBE = "engine_inbox"
+ENGINE_INBOX_EXPRESSION = "(SELECT count(*) FROM engine_wake) >= 0"
+ENGINE_INBOX_CTE = f"""
+engine_report AS (
+    INSERT INTO {TaskReport._meta.db_table} (run_id, agent_pk, state, reported_at, details, explicit, received_at)
+    SELECT COALESCE(%(explicit_run)s::uuid, NULLIF(upserted.assigned_task, '')::uuid), upserted.id, %(state)s,
+           %(reported_at)s, %(details)s::jsonb, %(explicit_run)s::uuid IS NOT NULL, %(now)s
+    FROM upserted
+    WHERE (%(explicit_run)s::uuid IS NOT NULL OR upserted.assigned_task <> '')
+      AND %(state)s IN ('active', 'idle', 'finished', 'error')
+      AND EXISTS (SELECT 1 FROM inserted)
+    RETURNING 1
+), engine_wake AS (
+    SELECT pg_notify('{ENGINE_CHANNEL}', '') FROM upserted
+    WHERE EXISTS (SELECT 1 FROM engine_report)
+       OR (%(state)s = 'idle' AND upserted.state = 'idle' AND upserted.assigned_task = ''
+           AND EXISTS (SELECT 1 FROM {TaskRun._meta.db_table} WHERE status = 'pending' AND ready_at <= %(now)s))
+)
+"""
+
+
+def engine_inbox_params(agent_id: str, state: str, details: Any) -> dict[str, Any]:
+    return {"explicit_run": _explicit_task_ref(details)}
 
 
 def engine_wake() -> None:
@@ -94,6 +123,8 @@ def _as_uuid(value: str) -> uuid.UUID | None:
 def state_report_received(result: StateReportResult) -> None:
     """The lifecycle state listener (see the module docstring). Out-of-order reports are passed on too: an
     ``active`` older than the current state may be the one that lets an early ``idle`` complete its run."""
+    if result.probes.get(ENGINE_INBOX_PROBE):
+        return  # done inside the state write (Postgres)
     explicit_id = _explicit_task_ref(result.details)
     run_id = explicit_id or _as_uuid(result.assigned_task)
     if run_id is not None and result.stored and result.state in _PROGRESS_STATES:

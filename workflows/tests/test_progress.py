@@ -122,7 +122,7 @@ def test_an_idle_report_with_nothing_waiting_costs_no_query_after_the_write(make
 
     # "Is any task waiting?" is answered by a probe inside the state write itself.
     result = _state_report_postgres("a1", "idle", {}, clock.tick(), timezone.now())
-    assert result.probes == {"task_run_waiting": False}
+    assert result.probes["task_run_waiting"] is False
     with CaptureQueriesContext(connection) as queries:
         on_state_report(result)
     assert len(queries) == 0
@@ -135,7 +135,7 @@ def test_an_idle_report_sees_a_waiting_task_through_the_probe(define, start, mak
     from lifecycle.services import _state_report_postgres
 
     result = _state_report_postgres("busy", "idle", {}, clock.tick(), timezone.now())
-    assert result.probes == {"task_run_waiting": True}
+    assert result.probes["task_run_waiting"] is True
 
 
 @pytest.mark.parametrize("sessions", [1, 20])
