@@ -13,6 +13,7 @@ from typing import Any
 from celery import current_app
 
 from agentkit_bridge.models import DispatchOutbox
+from opscore_project.lib.db import bulk_insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ def dispatches_enqueue(*, entries: list[dict[str, Any]]) -> None:
     whatever is left unsent is found again by ``agentkit_bridge.relay.dispatches_overdue``."""
     if not entries:
         return
-    DispatchOutbox.objects.bulk_create(
+    bulk_insert_rows(
+        DispatchOutbox,
         [
             DispatchOutbox(
                 dispatch_ref=entry["dispatch_ref"],
@@ -35,7 +37,7 @@ def dispatches_enqueue(*, entries: list[dict[str, Any]]) -> None:
                 session_id=entry.get("session_id", ""),
             )
             for entry in entries
-        ]
+        ],
     )
 
 

@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import InterfaceError, OperationalError, connection
 
 
@@ -96,3 +97,34 @@ def _array_type(db_type: str) -> str:
     """The element type to cast an array parameter to: varchar(n) and similar keep their base type."""
     base = db_type.split("(")[0].strip()
     return {"serial": "integer", "bigserial": "bigint"}.get(base, base)
+
+
+def bulk_insert_rows(model, rows: Sequence[Any]) -> None:
+    """``Model.objects.bulk_create(rows)`` as one ``INSERT … SELECT FROM unnest(…)`` on Postgres: one array
+    parameter per column instead of one parameter per value, several times cheaper in Python for engine batches.
+    Rows must carry their primary key, or have an auto-increment one (not read back). Elsewhere: bulk_create."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(rows, batch_size=500)
+        return
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not (f.primary_key and f.get_internal_type().endswith("AutoField"))]
+    arrays, casts = [], []
+    for field in fields:
+        values = [getattr(row, field.attname) for row in rows]
+        db_type = field.db_type(connection)
+        if db_type == "jsonb":
+            arrays.append([None if v is None else json.dumps(v, cls=DjangoJSONEncoder) for v in values])
+            casts.append("%s::text[]")
+        else:
+            arrays.append([field.get_db_prep_value(v, connection) for v in values])
+            casts.append(f"%s::{_array_type(db_type)}[]")
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    selects = ", ".join(
+        f"c{i}::jsonb" if field.db_type(connection) == "jsonb" else f"c{i}" for i, field in enumerate(fields)
+    )
+    names = ", ".join(f"c{i}" for i in range(len(fields)))
+    sql = f'INSERT INTO "{meta.db_table}" ({columns}) SELECT {selects} FROM unnest({", ".join(casts)}) AS v ({names})'
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)

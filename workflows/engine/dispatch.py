@@ -27,7 +27,13 @@ from workflows.models import SessionStatus, TaskRun, TaskRunStatus, WorkflowSess
 FREE_AGENTS_LIMIT = 5000
 # Ready runs read per free agent: enough to find work for every agent when the first runs in priority order
 # avoid it, without locking the whole queue on every pass.
-RUNS_PER_FREE_AGENT = 4
+RUNS_PER_FREE_AGENT = 2
+# What the pass reads of a ready run and its session (no results, no timestamps it does not set).
+_DISPATCH_FIELDS = (
+    "id", "session_id", "task_id", "attempt", "capability", "priority", "target_agent_id", "avoid_agent_id",
+    "parameters", "dispatch_count", "ready_at", "created_at", "status",
+    "session__id", "session__definition_id", "session__workflow_id", "session__status",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -41,9 +47,13 @@ class Dispatched:
 def free_agents(now: datetime):
     """Registered, idle, holding nothing and recently seen: least recently assigned first (spreads load)."""
     cutoff = now - timedelta(seconds=settings.OPSCORE_AGENT_STALE_SECONDS)
-    return Agent.objects.filter(
-        state=AgentState.IDLE, assigned_task="", deregistered_at__isnull=True, last_seen_at__gte=cutoff
-    ).order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+    return (
+        Agent.objects.filter(
+            state=AgentState.IDLE, assigned_task="", deregistered_at__isnull=True, last_seen_at__gte=cutoff
+        )
+        .only("id", "agent_id", "capabilities", "capabilities_known", "state_timestamp", "last_assigned_at")
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+    )
 
 
 def _match(runs: list[TaskRun], agents: list[Agent]) -> list[tuple[TaskRun, Agent]]:
@@ -92,6 +102,7 @@ def dispatch_ready(*, now: datetime, events_buffer: EventBuffer, limit: int) -> 
     runs = list(
         TaskRun.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("session")
+        .only(*_DISPATCH_FIELDS)
         .filter(routes, status=TaskRunStatus.PENDING, ready_at__lte=now)
         .order_by("-priority", "ready_at", "created_at")[: min(limit, RUNS_PER_FREE_AGENT * len(agents))]
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
+from opscore_project.lib.db import bulk_insert_rows
 from opscore_project.observability.context import get_request_id
 from opscore_project.observability.logs import redact_value
 from opscore_project.observability.models import OperationEvent
@@ -53,7 +54,7 @@ class EventBuffer:
         rows, self.rows = self.rows, []
         if not rows:
             return
-        OperationEvent.objects.bulk_create(rows, batch_size=1000)
+        bulk_insert_rows(OperationEvent, rows)
         totals: dict[tuple[str, str], float] = defaultdict(float)
         for row in rows:
             for name, labels, amount in counter_increments(row.event_type, row.level, row.context):
@@ -63,7 +64,7 @@ class EventBuffer:
             # errors keep their level.
             level = _LEVELS[row.level] if row.level in ("warning", "error") else logging.DEBUG
             if logger.isEnabledFor(level):
-                extra = {"event_type": row.event_type, "event_id": row.pk}
+                extra = {"event_type": row.event_type}
                 for key in ("agent_id", "session_id", "task_id"):
                     if getattr(row, key):
                         extra[key] = getattr(row, key)

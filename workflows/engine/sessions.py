@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from lifecycle.models import Agent
 from opscore_project.errors import Conflict, NotFound
+from opscore_project.lib.db import bulk_insert_rows
 from opscore_project.observability import events
 from workflows.engine import planning
 from workflows.engine.oplog import EventBuffer
@@ -58,7 +59,7 @@ def session_start(
                 agent_id=agent.agent_id if agent else "",
                 session_id=session.pk,
             )
-            TaskRun.objects.bulk_create(planning.ready_runs(session, definition, [], now))
+            bulk_insert_rows(TaskRun, planning.ready_runs(session, definition, [], now))
             buffer.flush()
             engine_wake()
     except IntegrityError:

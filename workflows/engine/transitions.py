@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F
 
 from lifecycle.models import Agent
-from opscore_project.lib.db import bulk_update_rows
+from opscore_project.lib.db import bulk_insert_rows, bulk_update_rows
 from opscore_project.observability import events
 from workflows import selectors
 from workflows.engine import planning
@@ -300,7 +300,7 @@ class Transitions:
             fields = [name[:-3] if name.endswith("_id") else name for name in fields]
             bulk_update_rows(TaskRun, [run for run, _ in self._changed_runs.values()], fields)
         if self._new_runs:
-            TaskRun.objects.bulk_create(self._new_runs, batch_size=500)
+            bulk_insert_rows(TaskRun, self._new_runs)
         by_fields: dict[tuple[str, ...], list[WorkflowSession]] = defaultdict(list)
         for session_id, names in self._changed_sessions.items():
             by_fields[tuple(sorted(names))].append(self.sessions[session_id])
