@@ -12,6 +12,7 @@ message (its dispatch was retried, cancelled or re-routed since): it sends nothi
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -29,8 +30,11 @@ from agentkit_bridge.exceptions import AgentKitError
 from agentkit_bridge.hooks import DispatchOutcome, notify_dispatch_listeners
 from agentkit_bridge.models import DispatchAttempt, DispatchOutbox, DispatchOutcomeKind
 from lifecycle import services as lifecycle_services
+from opscore_project.lib.db import bulk_insert_rows
 from opscore_project.observability import events
+from opscore_project.observability.counters import counters_add
 from opscore_project.observability.models import OperationEvent
+from opscore_project.observability.oplog import counter_increments
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +100,36 @@ def dispatches_overdue(*, now: datetime, grace_seconds: float = 1.0, limit: int 
     )
 
 
+_LEASE_SQL = """
+UPDATE agentkit_bridge_dispatchoutbox SET leased_until = %(until)s, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM agentkit_bridge_dispatchoutbox
+    WHERE (%(refs)s::text[] IS NULL OR dispatch_ref = ANY(%(refs)s::text[]))
+      AND next_attempt_at <= %(now)s AND (leased_until IS NULL OR leased_until < %(now)s)
+    ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+)
+RETURNING id, dispatch_ref, agent_id, message, session_id, attempts
+"""
+
+
 def _lease(refs: list[str] | None, limit: int, now: datetime) -> list[DispatchOutbox]:
+    """Lease due rows (SKIP LOCKED: concurrent relays take different ones); one statement on Postgres."""
+    until = now + timedelta(seconds=settings.OPSCORE_DISPATCH_LEASE_SECONDS)
+    limit = max(limit, len(refs or ()))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_LEASE_SQL, {"until": until, "refs": refs, "now": now, "limit": limit})
+            return [
+                DispatchOutbox(
+                    id=row[0],
+                    dispatch_ref=row[1],
+                    agent_id=row[2],
+                    message=row[3] if isinstance(row[3], dict) else json.loads(row[3]),
+                    session_id=row[4],
+                    attempts=row[5],
+                )
+                for row in cursor.fetchall()
+            ]
     with transaction.atomic():
         due = (
             DispatchOutbox.objects.select_for_update(skip_locked=True)
@@ -105,9 +138,8 @@ def _lease(refs: list[str] | None, limit: int, now: datetime) -> list[DispatchOu
         )
         if refs is not None:
             due = due.filter(dispatch_ref__in=refs)
-        rows = list(due.order_by("id")[: max(limit, len(refs or ()))])
+        rows = list(due.order_by("id")[:limit])
         if rows:
-            until = now + timedelta(seconds=settings.OPSCORE_DISPATCH_LEASE_SECONDS)
             DispatchOutbox.objects.filter(pk__in=[row.pk for row in rows]).update(
                 leased_until=until, attempts=F("attempts") + 1
             )
@@ -166,7 +198,8 @@ def _record(results: list[_Sent]) -> None:
     outcomes: list[DispatchOutcome] = []
     rows: list[OperationEvent] = []
     with transaction.atomic():
-        DispatchAttempt.objects.bulk_create(
+        bulk_insert_rows(
+            DispatchAttempt,
             [
                 DispatchAttempt(
                     dispatch_ref=r.row.dispatch_ref,
@@ -217,7 +250,7 @@ def _record(results: list[_Sent]) -> None:
                     finished_at=now,
                 )
             )
-        OperationEvent.objects.bulk_create(rows)
+        bulk_insert_rows(OperationEvent, rows)
         notify_dispatch_listeners(outcomes)
     _count(rows)
 
@@ -252,12 +285,4 @@ def _events_of(r: _Sent) -> list[OperationEvent]:
 
 
 def _count(rows: list[OperationEvent]) -> None:
-    from opscore_project.observability.oplog import counter_increments
-    from opscore_project.observability.services import metric_counters_increment
-
-    totals: dict[tuple[str, str], float] = {}
-    for row in rows:
-        for name, labels, amount in counter_increments(row.event_type, row.level, row.context):
-            totals[(name, labels)] = totals.get((name, labels), 0) + amount
-    if totals:
-        metric_counters_increment(increments=[(name, labels, amount) for (name, labels), amount in totals.items()])
+    counters_add([inc for row in rows for inc in counter_increments(row.event_type, row.level, row.context)])

@@ -99,14 +99,14 @@ def _array_type(db_type: str) -> str:
     return {"serial": "integer", "bigserial": "bigint"}.get(base, base)
 
 
-def bulk_insert_rows(model, rows: Sequence[Any]) -> None:
+def bulk_insert_rows(model, rows: Sequence[Any], *, ignore_conflicts: bool = False) -> None:
     """``Model.objects.bulk_create(rows)`` as one ``INSERT … SELECT FROM unnest(…)`` on Postgres: one array
     parameter per column instead of one parameter per value, several times cheaper in Python for engine batches.
     Rows must carry their primary key, or have an auto-increment one (not read back). Elsewhere: bulk_create."""
     if not rows:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(rows, batch_size=500)
+        model.objects.bulk_create(rows, batch_size=500, ignore_conflicts=ignore_conflicts)
         return
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not (f.primary_key and f.get_internal_type().endswith("AutoField"))]

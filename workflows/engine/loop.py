@@ -13,10 +13,10 @@ outbox on a later tick.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import psycopg
@@ -26,13 +26,14 @@ from django.utils import timezone
 
 from agentkit_bridge.dispatch import relay_request
 from agentkit_bridge.relay import dispatches_overdue, dispatches_relay
+from opscore_project.observability import counters
 from workflows.engine.reports import ENGINE_CHANNEL
 from workflows.engine.step import StepResult, engine_step
 
 logger = logging.getLogger(__name__)
 
 MAX_STEPS_PER_DRAIN = 50
-RELAY_CHUNK = 8  # dispatches per relay job: one recording transaction per chunk
+RELAY_BATCH = 32  # most dispatches one relay call leases, sends and records
 
 Relay = Callable[[list[str]], object]
 
@@ -72,12 +73,55 @@ def _listen_connection() -> psycopg.Connection:
     return conn
 
 
-def _relay_job(refs: list[str]) -> None:
-    close_old_connections()
-    try:
-        dispatches_relay(refs=refs)
-    except Exception:
-        logger.warning("Relaying %d dispatch(es) failed; they stay in the outbox", len(refs), exc_info=True)
+class RelayThreads:
+    """Relay threads fed from one queue: each takes every ref waiting (up to RELAY_BATCH) and relays them in one
+    lease and one record, so under load batches grow instead of the per-call cost."""
+
+    def __init__(self, count: int) -> None:
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._queued: set[str] = set()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._work, name=f"relay-{i}", daemon=True) for i in range(count)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, refs: list[str]) -> None:
+        with self._lock:
+            fresh = [ref for ref in refs if ref not in self._queued]
+            self._queued.update(fresh)
+        for ref in fresh:
+            self._queue.put(ref)
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _work(self) -> None:
+        while True:
+            ref = self._queue.get()
+            if ref is None:
+                break
+            refs = [ref]
+            while len(refs) < RELAY_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # keep the stop signal for this or another thread
+                    break
+                refs.append(more)
+            try:
+                close_old_connections()
+                dispatches_relay(refs=refs)
+            except Exception:
+                logger.warning("Relaying %d dispatch(es) failed; they stay in the outbox", len(refs), exc_info=True)
+                connection.close()
+            finally:
+                with self._lock:
+                    self._queued.difference_update(refs)
         connection.close()
 
 
@@ -87,38 +131,23 @@ class EngineLoop(threading.Thread):
     def __init__(self) -> None:
         super().__init__(name="opscore-engine", daemon=True)
         self._stopping = threading.Event()
-        self._relays = ThreadPoolExecutor(max_workers=settings.OPSCORE_RELAY_THREADS, thread_name_prefix="relay")
-        self._in_flight: set[str] = set()
-        self._lock = threading.Lock()
+        self._relays: RelayThreads | None = None
 
     def stop(self) -> None:
         self._stopping.set()
 
-    def relay(self, refs: list[str]) -> None:
-        """POST these dispatches from the relay threads (refs already being relayed here are skipped)."""
-        with self._lock:
-            fresh = [ref for ref in refs if ref not in self._in_flight]
-            self._in_flight.update(fresh)
-        for start in range(0, len(fresh), RELAY_CHUNK):
-            chunk = fresh[start : start + RELAY_CHUNK]
-            self._relays.submit(self._relay_chunk, chunk)
-
-    def _relay_chunk(self, refs: list[str]) -> None:
-        try:
-            _relay_job(refs)
-        finally:
-            with self._lock:
-                self._in_flight.difference_update(refs)
-
     def run(self) -> None:
         logger.info("Workflow engine loop started")
+        counters.defer(True)
+        self._relays = RelayThreads(settings.OPSCORE_RELAY_THREADS)
         while not self._stopping.is_set():
             listener = None
             try:
                 if settings.IS_POSTGRES:
                     listener = _listen_connection()
                 while not self._stopping.is_set():
-                    engine_drain(relay=self.relay)
+                    engine_drain(relay=self._relays.submit)
+                    counters.counters_flush()
                     self._wait(listener)
             except Exception:
                 logger.warning("Workflow engine loop error; retrying in 1 s", exc_info=True)
@@ -130,7 +159,8 @@ class EngineLoop(threading.Thread):
                     except Exception:  # noqa: BLE001
                         pass
                 connection.close()
-        self._relays.shutdown(wait=True)
+        self._relays.stop()
+        counters.counters_flush()
         close_old_connections()
         logger.info("Workflow engine loop stopped")
 

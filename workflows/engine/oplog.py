@@ -10,6 +10,7 @@ from django.db import transaction
 
 from opscore_project.lib.db import bulk_insert_rows
 from opscore_project.observability.context import get_request_id
+from opscore_project.observability.counters import counters_add
 from opscore_project.observability.logs import redact_value
 from opscore_project.observability.models import OperationEvent
 from opscore_project.observability.oplog import counter_increments
@@ -70,10 +71,4 @@ class EventBuffer:
                         extra[key] = getattr(row, key)
                 logger.log(level, row.message or row.event_type, extra=extra)
         increments = [(name, labels, amount) for (name, labels), amount in totals.items()]
-
-        def add_counters() -> None:
-            from opscore_project.observability.services import metric_counters_increment
-
-            metric_counters_increment(increments=increments)
-
-        transaction.on_commit(add_counters)
+        transaction.on_commit(lambda: counters_add(increments))
