@@ -180,7 +180,7 @@ OPSCORE_ENGINE_BATCH = env_int("OPSCORE_ENGINE_BATCH", 500, minimum=1)
 # While busy, engine steps start at most this often (they take whatever gathered meanwhile); idle: no delay.
 OPSCORE_ENGINE_MIN_STEP_SECONDS = env_float("OPSCORE_ENGINE_MIN_STEP_SECONDS", 0.02, minimum=0.0)
 # Threads of each engine loop that POST dispatches to AgentKit while the next step runs.
-OPSCORE_RELAY_THREADS = env_int("OPSCORE_RELAY_THREADS", 4, minimum=1)
+OPSCORE_RELAY_THREADS = env_int("OPSCORE_RELAY_THREADS", 16, minimum=1)
 # A claimed dispatch not recorded within this time (its relay died) is sent again; above the /run timeouts.
 OPSCORE_DISPATCH_LEASE_SECONDS = env_float("OPSCORE_DISPATCH_LEASE_SECONDS", 30.0, minimum=1.0)
 # Signs completion callbacks; falls back to OPSCORE_WEBHOOK_SECRET. Unset both: callbacks go unsigned.

@@ -33,7 +33,7 @@ from workflows.engine.step import StepResult, engine_step
 logger = logging.getLogger(__name__)
 
 MAX_STEPS_PER_DRAIN = 50
-RELAY_BATCH = 32  # most dispatches one relay call leases, sends and records
+RELAY_BATCH = 4  # most dispatches one relay call leases, sends (one after the other) and records
 
 Relay = Callable[[list[str]], object]
 
