@@ -6,6 +6,7 @@ The fleet pages (overview, sessions list, agent, workflow) are in ``observabilit
 from __future__ import annotations
 
 from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse

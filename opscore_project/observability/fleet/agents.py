@@ -40,9 +40,7 @@ def _state_changes(agent: Agent, since: datetime, until: datetime, stale: timede
             cursor.execute(STATE_CHANGES_SQL, params)
             return cursor.fetchall()
     # Embedded SQLite: the same filter in Python (small fleets).
-    before = (
-        AgentStateRecord.objects.filter(agent=agent, reported_at__lt=since).order_by("-reported_at", "-id").first()
-    )
+    before = AgentStateRecord.objects.filter(agent=agent, reported_at__lt=since).order_by("-reported_at", "-id").first()
     records = AgentStateRecord.objects.filter(agent=agent, reported_at__gte=since, reported_at__lt=until)
     rows, prev = [], None
     for record in ([before] if before else []) + list(records.order_by("reported_at", "id")):

@@ -45,9 +45,7 @@ class SessionFilterForm(forms.Form):
     workflow = forms.CharField(required=False, max_length=100)
     status = forms.ChoiceField(required=False, choices=[("", "any"), *SessionStatus.choices])
     agent = forms.CharField(required=False, max_length=255)
-    time = forms.ChoiceField(
-        required=False, choices=[("created", "Created"), ("ended", "Ended")], label="Time of"
-    )
+    time = forms.ChoiceField(required=False, choices=[("created", "Created"), ("ended", "Ended")], label="Time of")
     since = UtcDateTimeField(required=False)
     until = UtcDateTimeField(required=False)
     sort = forms.ChoiceField(required=False, choices=[(key, label) for key, (label, _) in SORTS.items()])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -52,7 +53,8 @@ def overview_data(request: HttpRequest) -> JsonResponse:
     """The overview's counts and chart series as JSON (the page refreshes itself from it)."""
     key = request.GET.get("window")
     if key and key not in charts.WINDOWS:
-        return json_error("validation_error", "Invalid request.", 400, {"window": [f"One of {', '.join(charts.WINDOWS)}."]})
+        errors = {"window": [f"One of {', '.join(charts.WINDOWS)}."]}
+        return json_error("validation_error", "Invalid request.", 400, errors)
     data = overview.overview(window_key=key)
     counts = {
         "agents": {
@@ -122,8 +124,6 @@ def _sessions_bulk(request: HttpRequest) -> HttpResponse:
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:
@@ -167,7 +167,8 @@ def workflow_page(request: HttpRequest, workflow_id: str) -> HttpResponse:
             **data,
             "windows": charts.WINDOWS.values(),
             "sessions_url": f"{reverse('dashboard-sessions')}?{urlencode({'workflow': workflow_id})}",
-            "version_query": "&" + urlencode(
+            "version_query": "&"
+            + urlencode(
                 {"session": data["session"].pk} if data["session"] else {"version": data["definition"].version}
             ),
             "poll_ms": settings.OPSCORE_DASHBOARD_POLL_MS,

@@ -122,9 +122,9 @@ def workflow_page(
         for node in layout.nodes
     ]
     recent = list(
-        WorkflowSession.objects.filter(workflow_id=workflow_id).select_related("definition").order_by("-created_at")[
-            :10
-        ]
+        WorkflowSession.objects.filter(workflow_id=workflow_id)
+        .select_related("definition")
+        .order_by("-created_at")[:10]
     )
     return {
         "workflow_id": workflow_id,
