@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def fleet(settings):
     settings.OPSCORE_AGENT_STALE_SECONDS = 600
-    return seed_fleet(timezone.now())
+    # At hh:mm:30, as in the selector tests, so every run falls in the same one-minute bucket as there.
+    return seed_fleet(timezone.now().replace(second=30, microsecond=0))
 
 
 def count_of(html: str, key: str) -> str:

@@ -28,6 +28,14 @@
     figure.dataset.sum = String(Math.round(sum * 1000) / 1000);
   }
 
+  // Axis labels in UTC, 24-hour: "14:05", with the date once buckets are hours ("11-30 14:00").
+  function timeLabels(u, splits) {
+    return splits.map(function (ts) {
+      var iso = new Date(ts * 1000).toISOString();
+      return config.charts && config.charts.stepSeconds >= 3600 ? iso.slice(5, 16).replace("T", " ") : iso.slice(11, 16);
+    });
+  }
+
   function width(figure) { return Math.max(figure.clientWidth - 4, 240); }
 
   function draw(charts) {
@@ -42,7 +50,7 @@
       var opts = {
         width: width(figure),
         height: 190,
-        scales: { x: { time: true } },
+        scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
         tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
         legend: { live: true },
         cursor: { drag: { x: false, y: false } },
@@ -53,7 +61,7 @@
             value: function (u, v) { return v === null || v === undefined ? "—" : (Math.round(v * 100) / 100) + spec.unit; }
           };
         })),
-        axes: [{ stroke: "#4b5563", grid: { stroke: "#eef0f3" } }, { stroke: "#4b5563", grid: { stroke: "#eef0f3" }, size: 56 }]
+        axes: [{ stroke: "#4b5563", grid: { stroke: "#eef0f3" }, values: timeLabels }, { stroke: "#4b5563", grid: { stroke: "#eef0f3" }, size: 56 }]
       };
       plots[id] = new uPlot(opts, data, figure.querySelector(".plot"));
     });
