@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from lifecycle.models import Agent, AgentStateRecord
@@ -36,9 +35,7 @@ SELECT reported_at, state, prev_at
 def _state_changes(agent: Agent, since: datetime, until: datetime, stale: timedelta) -> list[tuple]:
     params = {"agent": agent.pk, "since": since, "until": until, "stale": stale}
     if settings.IS_POSTGRES:
-        with connection.cursor() as cursor:
-            cursor.execute(STATE_CHANGES_SQL, params)
-            return cursor.fetchall()
+        return charts.fetch_rows(STATE_CHANGES_SQL, params)
     # Embedded SQLite: the same filter in Python (small fleets).
     before = AgentStateRecord.objects.filter(agent=agent, reported_at__lt=since).order_by("-reported_at", "-id").first()
     records = AgentStateRecord.objects.filter(agent=agent, reported_at__gte=since, reported_at__lt=until)
@@ -96,10 +93,9 @@ def state_periods(agent: Agent, *, since: datetime, until: datetime, now: dateti
 AGENT_RUNS_SQL = f"""
 SELECT count(*),
        count(*) FILTER (WHERE status = 'completed'),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY run_ms),
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY run_ms)
+       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY run_ms)
   FROM (SELECT status,
-               extract(epoch FROM ended_at - COALESCE(started_at, accepted_at, dispatched_at)) * 1000 AS run_ms
+               date_part('epoch', ended_at - COALESCE(started_at, accepted_at, dispatched_at)) * 1000 AS run_ms
           FROM {charts.TASK_RUN_TABLE}
          WHERE agent_id = %(agent)s AND ended_at >= %(since)s AND ended_at < %(until)s
            AND status IN ('completed', 'failed', 'timed_out')) AS runs
@@ -109,9 +105,10 @@ SELECT count(*),
 def run_stats(agent: Agent, *, since: datetime, until: datetime) -> dict[str, Any]:
     """Task runs that ended on the agent in the range: count, success rate, p50/p95 run time (ms)."""
     if settings.IS_POSTGRES:
-        with connection.cursor() as cursor:
-            cursor.execute(AGENT_RUNS_SQL, {"agent": agent.pk, "since": since, "until": until})
-            runs, completed, p50, p95 = cursor.fetchone()
+        [(runs, completed, percentiles)] = charts.fetch_rows(
+            AGENT_RUNS_SQL, {"agent": agent.pk, "since": since, "until": until}
+        )
+        p50, p95 = percentiles or (None, None)
     else:
         ended = TaskRun.objects.filter(
             agent=agent,

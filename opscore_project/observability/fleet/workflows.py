@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -23,7 +22,7 @@ SELECT r.task_id,
        count(*) FILTER (WHERE r.status IN ('failed', 'timed_out')) AS failures,
        count(*) FILTER (WHERE r.try_number > 1) AS retries,
        percentile_cont(0.95) WITHIN GROUP (
-         ORDER BY extract(epoch FROM r.ended_at - COALESCE(r.started_at, r.accepted_at, r.dispatched_at)) * 1000
+         ORDER BY date_part('epoch', r.ended_at - COALESCE(r.started_at, r.accepted_at, r.dispatched_at)) * 1000
        ) FILTER (WHERE r.status IN ('completed', 'failed', 'timed_out')) AS p95_ms
   FROM {charts.TASK_RUN_TABLE} r
   JOIN {charts.SESSION_TABLE} s ON s.id = r.session_id
@@ -35,9 +34,7 @@ SELECT r.task_id,
 def task_stats(definition: WorkflowDefinition, *, since: datetime, until: datetime) -> dict[str, dict[str, Any]]:
     """Runs, failures (failed or timed out), retries and p95 run time (ms) per task id."""
     if settings.IS_POSTGRES:
-        with connection.cursor() as cursor:
-            cursor.execute(TASK_STATS_SQL, {"definition": definition.pk, "since": since, "until": until})
-            rows = cursor.fetchall()
+        rows = charts.fetch_rows(TASK_STATS_SQL, {"definition": definition.pk, "since": since, "until": until})
     else:
         rows = [
             (row["task_id"], row["runs"], row["failures"], row["retries"], None)
