@@ -135,7 +135,10 @@ def _is_uuid(value: str) -> bool:
 def agent_page(request: HttpRequest, agent_id: str) -> HttpResponse:
     data = agents.agent_page(agent_id=agent_id, window_key=_window_param(request))
     if data is None:
-        raise Http404(f"No agent {agent_id!r}.")
+        # Events can name agents Ops-Core does not hold (removed since): say so and still link their events.
+        events_url = f"{reverse('dashboard-events')}?{urlencode({'agent': agent_id})}"
+        context = {"agent_id": agent_id, "events_url": events_url}
+        return render(request, "observability/agent_unknown.html", context, status=404)
     return render(
         request,
         "observability/agent.html",

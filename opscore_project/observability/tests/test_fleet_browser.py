@@ -4,13 +4,18 @@ the state strip, bulk cancel. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from opscore_project.observability.tests.browsing import login, save_page, wait_for
 from opscore_project.observability.tests.fleet_data import seed_fleet, seed_states
 from workflows.models import WorkflowSession
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not settings.IS_POSTGRES, reason="Postgres only"),
+]
 
 
 @pytest.fixture

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.conf import settings
 
 from opscore_project.observability.fleet import agents, charts, overview, workflows
 from opscore_project.observability.tests.fleet_data import at, seed_fleet, seed_states
 
-pytestmark = pytest.mark.django_db
+# The charts and tables are Postgres statements (the embedded SQLite mode shows counts only).
+pytestmark = [pytest.mark.django_db, pytest.mark.skipif(not settings.IS_POSTGRES, reason="Postgres only")]
 
 NOW = datetime(2026, 11, 30, 12, 0, 30, tzinfo=UTC)
 HOUR = charts.WINDOWS["1h"]
@@ -181,3 +183,18 @@ def test_a_sessions_graph_colours_each_task_by_its_latest_attempt(fleet):
     # A session of another workflow is not shown on this one's page.
     other = workflows.workflow_page(workflow_id="wf-report", session_id=str(fleet.sessions["S4"].pk), now=NOW)
     assert other["session"] is None
+
+
+def test_the_embedded_mode_builds_the_same_strip_without_window_functions(fleet, settings):
+    agent = fleet.agents["agent-a"]
+    seed_states(agent, NOW)
+    on_postgres = agents.state_periods(agent, since=at(NOW, "11:00:30"), until=NOW, now=NOW)
+    settings.IS_POSTGRES = False  # the ORM/Python twin the SQLite mode uses
+    assert agents.state_periods(agent, since=at(NOW, "11:00:30"), until=NOW, now=NOW) == on_postgres
+
+
+def test_the_embedded_mode_overview_has_counts_but_no_charts(fleet, settings):
+    settings.IS_POSTGRES = False
+    page = overview.overview(window_key="1h", now=NOW)
+    assert page["charts"] is None and page["tables"] is None
+    assert page["sessions"]["running"] == 1
