@@ -100,7 +100,7 @@ SEED_SQL = [
     """,
 ]
 
-DASHBOARD_INDEXES = ("session_ended_idx", "task_run_ended_idx", "task_run_dispatched_idx", "task_run_agent_ended_idx")
+DASHBOARD_INDEXES = ("session_ended_idx", "task_run_ended_idx", "task_run_dispatched_idx")
 
 
 def setup_django(database_url: str) -> None:

@@ -3,6 +3,8 @@
 Postgres only, and kept out of the models' Meta on purpose: they use INCLUDE so each chart is an index-only
 scan over its time range, which Django's Index cannot express portably, and the embedded SQLite mode has no
 charts. Partial (``… IS NOT NULL``): runs and sessions that have not ended or been dispatched are not charted.
+Kept to three because every index on workflows_taskrun is written on the engine's hot path; the agent page's
+per-agent figures use the foreign-key index on agent_id (a few thousand runs per agent at a million runs).
 Timings with and without them: docs/performance.md, "Dashboard".
 """
 
@@ -21,11 +23,6 @@ INDEXES = {
     # Queue wait and dispatch latency per bucket (range on dispatched_at).
     "task_run_dispatched_idx": (
         "workflows_taskrun (dispatched_at) INCLUDE (ready_at, started_at, accepted_at) WHERE dispatched_at IS NOT NULL"
-    ),
-    # The agent page: one agent's runs that ended in a range.
-    "task_run_agent_ended_idx": (
-        "workflows_taskrun (agent_id, ended_at) INCLUDE (status, started_at, accepted_at, dispatched_at) "
-        "WHERE ended_at IS NOT NULL"
     ),
 }
 
