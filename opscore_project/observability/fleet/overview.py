@@ -72,10 +72,25 @@ def session_counts(now: datetime) -> dict[str, Any]:
         n=Count("id"), oldest=Min("ready_at")
     )
     oldest = waiting_runs["oldest"]
+    by_capability = (
+        TaskRun.objects.filter(status=TaskRunStatus.PENDING, ready_at__lte=now)
+        .values("capability")
+        .annotate(n=Count("id"), oldest=Min("ready_at"))
+        .order_by("-n", "capability")[:10]
+    )
     return {
         **sessions,
         "tasks_waiting": waiting_runs["n"],
         "oldest_wait_s": round((now - oldest).total_seconds()) if oldest else None,
+        # Where work waits: the capabilities no free agent has taken yet.
+        "waiting_by_capability": [
+            {
+                "capability": row["capability"],
+                "count": row["n"],
+                "oldest_wait_s": round((now - row["oldest"]).total_seconds()),
+            }
+            for row in by_capability
+        ],
         "hour_ago": hour_ago,
     }
 

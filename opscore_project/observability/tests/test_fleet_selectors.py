@@ -49,6 +49,7 @@ def test_session_counts_are_running_waiting_and_failed_in_the_last_hour(fleet):
     assert counts["waiting"] == 1  # S6
     assert counts["failed_last_hour"] == 2  # S2 and S4; S7 ended at 10:30
     assert counts["tasks_waiting"] == 1 and counts["oldest_wait_s"] == 60  # r8, ready at 11:59:30
+    assert counts["waiting_by_capability"] == [{"capability": "fetch", "count": 1, "oldest_wait_s": 60}]
 
 
 def test_the_sessions_chart_counts_starts_completions_and_failures_per_minute(fleet):
