@@ -42,7 +42,7 @@ def test_the_overview_shows_counts_tables_and_chart_data(staff_client, fleet):
     assert 'href="/dashboard/workflows/wf-report/"' in html and 'href="/dashboard/agents/agent-b/"' in html
     assert "/dashboard/sessions/?status=running" in html
     waiting = html[html.index('id="waiting-by-capability"') :]
-    assert "<code>fetch</code></td><td class=\"num\">1</td>" in waiting
+    assert '<code>fetch</code></td><td class="num">1</td>' in waiting
     assert "uPlot.iife.min.js" in html and "cdn" not in html.lower()
     config = response.context["config"]
     assert sum(config["charts"]["sessions"]["started"]) == 6  # S1–S6 in the last hour, one per minute bucket
