@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt install worker beat web mock bench-state bench-workflows bench-discovery clean
+.PHONY: run test lint fmt install worker beat web mock bench-state bench-workflows bench-discovery bench-dashboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench-workflows: $(STAMP)
 
 bench-discovery: $(STAMP)
 	$(PY) bench/bench_discovery.py
+
+bench-dashboard: $(STAMP)
+	$(PY) bench/bench_dashboard.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .coverage htmlcov

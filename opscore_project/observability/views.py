@@ -1,14 +1,16 @@
-"""Staff pages: the live log dashboard and a session's timeline (server-rendered; small vanilla JS)."""
+"""Staff pages: the live operation log and a session's timeline (server-rendered; small vanilla JS).
+
+The fleet pages (overview, sessions list, agent, workflow) are in ``observability.fleet.views``.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,7 +24,7 @@ _INITIAL_ROWS = 100
 
 
 @staff_member_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def events_page(request: HttpRequest) -> HttpResponse:
     """The operation log, filterable, following new events live (polling the events API with ``after=``)."""
     filter_error = None
     try:
@@ -55,7 +57,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "filtered": filter_error is None,
         },
     }
-    return render(request, "observability/dashboard.html", context)
+    return render(request, "observability/events.html", context)
 
 
 @staff_member_required
@@ -69,14 +71,3 @@ def session_detail(request: HttpRequest, session_id: str) -> HttpResponse:
         "observability/session.html",
         {"timeline": timeline, "session_id": session_id, "poll_ms": settings.OPSCORE_DASHBOARD_POLL_MS},
     )
-
-
-@staff_member_required
-def agent_redirect(request: HttpRequest, agent_id: str) -> HttpResponse:
-    """Dashboard rows link here: the agent's admin page (by pk), or the agent list searched by id."""
-    from lifecycle.selectors import agent_get
-
-    agent = agent_get(agent_id=agent_id)
-    if agent is None:
-        return redirect(reverse("admin:lifecycle_agent_changelist") + "?" + urlencode({"q": agent_id}))
-    return redirect("admin:lifecycle_agent_change", agent.pk)

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from opscore_project.observability.logs import ContextFilter, JsonFormatter, RedactionFilter
+from opscore_project.observability.tests.browsing import chromium_driver
 
 
 class LogCapture:
@@ -42,3 +43,9 @@ def json_logs():
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium 1,280 px wide (the width the dashboard must stay usable at)."""
+    yield from chromium_driver()

@@ -68,7 +68,7 @@
     tr.appendChild(type);
     var ids = el("td", { "class": "ids" });
     if (event.agentId) {
-      ids.appendChild(el("a", { "class": "agent", title: "Agent in the admin",
+      ids.appendChild(el("a", { "class": "agent", title: "Agent page",
         href: config.agentUrl.replace("AGENT", encodeURIComponent(event.agentId)) }, event.agentId));
       ids.appendChild(document.createTextNode(" "));
     }

@@ -1,0 +1,226 @@
+"""The overview's time series and top-five tables: one SQL statement each, time-bucketed in Postgres.
+
+Every statement reads a time range through an index made for it (``workflows`` migration
+``0002_dashboard_chart_indexes``; EXPLAIN plans and timings in docs/performance.md, "Dashboard"):
+
+- sessions chart: ``session_created_idx`` (started) and ``session_ended_idx`` (completed/failed);
+- tasks chart and the agent tables: ``task_run_ended_idx`` (an index-only scan: it INCLUDEs what they read);
+- latency chart: ``task_run_dispatched_idx``;
+- workflow tables: ``session_ended_idx``.
+
+Run times are ``date_part('epoch', interval)`` (double precision): ``extract`` returns numeric since
+Postgres 14, and sorting numerics for the percentiles was most of the time. ``percentile_cont(ARRAY[…])`` sorts
+once for p50 and p95. Buckets come back sparse; ``fill`` turns them into one value per bucket (zeros where
+nothing happened).
+Postgres only (``date_bin``, ``percentile_cont``): in the embedded SQLite mode the overview shows counts only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from workflows.models import TaskRun, WorkflowSession
+
+WORK_MEM = "64MB"
+SESSION_TABLE = WorkflowSession._meta.db_table
+TASK_RUN_TABLE = TaskRun._meta.db_table
+
+
+@dataclass(frozen=True)
+class Window:
+    """A chart range: ``span`` long, cut into ``step`` buckets, ending at the bucket holding ``now``."""
+
+    key: str
+    label: str
+    span: timedelta
+    step: timedelta
+
+    def bounds(self, now: datetime) -> tuple[datetime, datetime]:
+        step = self.step.total_seconds()
+        end = datetime.fromtimestamp((now.timestamp() // step + 1) * step, tz=now.tzinfo or timezone.utc)
+        return end - self.span, end
+
+    @property
+    def buckets(self) -> int:
+        return int(self.span / self.step)
+
+    @property
+    def step_minutes(self) -> float:
+        return self.step.total_seconds() / 60
+
+
+WINDOWS = {
+    "1h": Window("1h", "1 h", timedelta(hours=1), timedelta(minutes=1)),
+    "24h": Window("24h", "24 h", timedelta(hours=24), timedelta(minutes=15)),
+    "7d": Window("7d", "7 d", timedelta(days=7), timedelta(hours=2)),
+}
+DEFAULT_WINDOW = "1h"
+
+
+def window_get(key: str | None) -> Window:
+    return WINDOWS.get(key or DEFAULT_WINDOW, WINDOWS[DEFAULT_WINDOW])
+
+
+def fetch_rows(sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Run one chart statement. With room to sort a week of task runs in memory: at the default work_mem
+    (4 MB) the per-agent percentiles of a million-run history sort on disk."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _params(window: Window, now: datetime) -> dict[str, Any]:
+    since, until = window.bounds(now)
+    return {"since": since, "until": until, "step": window.step}
+
+
+def fill(window: Window, now: datetime, sparse: dict[datetime, float | None], default: float | None = 0) -> list:
+    since, _until = window.bounds(now)
+    return [sparse.get(since + window.step * index, default) for index in range(window.buckets)]
+
+
+def bucket_starts(window: Window, now: datetime) -> list[datetime]:
+    since, _until = window.bounds(now)
+    return [since + window.step * index for index in range(window.buckets)]
+
+
+SESSIONS_SQL = f"""
+SELECT 'started' AS kind, date_bin(%(step)s, created_at, %(since)s) AS bucket, count(*)
+  FROM {SESSION_TABLE}
+ WHERE created_at >= %(since)s AND created_at < %(until)s
+ GROUP BY 2
+UNION ALL
+SELECT status, date_bin(%(step)s, ended_at, %(since)s), count(*)
+  FROM {SESSION_TABLE}
+ WHERE ended_at >= %(since)s AND ended_at < %(until)s AND status IN ('completed', 'failed')
+ GROUP BY 1, 2
+"""
+
+
+def sessions_per_bucket(window: Window, now: datetime) -> dict[str, dict[datetime, int]]:
+    """Sessions started (by ``created_at``), completed and failed (by ``ended_at``) per bucket."""
+    result: dict[str, dict[datetime, int]] = {"started": {}, "completed": {}, "failed": {}}
+    for kind, bucket, count in fetch_rows(SESSIONS_SQL, _params(window, now)):
+        result[kind][bucket] = count
+    return result
+
+
+TASKS_SQL = f"""
+SELECT date_bin(%(step)s, ended_at, %(since)s) AS bucket, count(*)
+  FROM {TASK_RUN_TABLE}
+ WHERE ended_at >= %(since)s AND ended_at < %(until)s AND status = 'completed'
+ GROUP BY 1
+"""
+
+
+def tasks_completed_per_bucket(window: Window, now: datetime) -> dict[datetime, int]:
+    return dict(fetch_rows(TASKS_SQL, _params(window, now)))
+
+
+# Queue wait: ready (dependencies met, or retry due) → dispatched. Dispatch latency: dispatched → the agent's
+# "active" report, or AgentKit's 202 when that report never came (as on the session timeline).
+# One index range scan per bucket (LATERAL) rather than one scan sorted by bucket: the runs come out of the index
+# in time order, so each bucket's percentiles sort only that bucket's rows and the week's rows are never sorted
+# as a whole (which spilled to disk past work_mem at a million task runs).
+LATENCY_SQL = f"""
+SELECT b.bucket, p.queue, p.dispatch_p95
+  FROM generate_series(%(since)s::timestamptz, %(until)s::timestamptz - %(step)s::interval, %(step)s::interval)
+       AS b(bucket)
+ CROSS JOIN LATERAL (
+       SELECT count(*) AS n,
+              percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
+                ORDER BY GREATEST(date_part('epoch', dispatched_at - ready_at) * 1000, 0)) AS queue,
+              percentile_cont(0.95) WITHIN GROUP (
+                ORDER BY GREATEST(date_part('epoch', COALESCE(started_at, accepted_at) - dispatched_at) * 1000, 0)
+              ) AS dispatch_p95
+         FROM {TASK_RUN_TABLE}
+        WHERE dispatched_at >= b.bucket AND dispatched_at < b.bucket + %(step)s::interval) AS p
+ WHERE p.n > 0
+"""
+
+
+def latency_per_bucket(window: Window, now: datetime) -> dict[str, dict[datetime, float | None]]:
+    """Queue wait p50/p95 and dispatch latency p95 (ms) of the task runs dispatched in each bucket."""
+    result: dict[str, dict[datetime, float | None]] = {"queue_p50": {}, "queue_p95": {}, "dispatch_p95": {}}
+    for bucket, (q50, q95), d95 in fetch_rows(LATENCY_SQL, _params(window, now)):
+        result["queue_p50"][bucket] = q50
+        result["queue_p95"][bucket] = q95
+        result["dispatch_p95"][bucket] = d95
+    return result
+
+
+# Session time: triggered → ended (waiting included: that is what the caller waits for).
+WORKFLOW_TABLE_SQL = f"""
+SELECT workflow_id,
+       count(*) AS runs,
+       count(*) FILTER (WHERE status = 'failed') AS failures,
+       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY date_part('epoch', ended_at - created_at) * 1000)
+  FROM {SESSION_TABLE}
+ WHERE ended_at >= %(since)s AND ended_at < %(until)s AND status IN ('completed', 'failed')
+ GROUP BY workflow_id
+"""
+
+# Run time: running (or accepted, or dispatched) → ended, of the task runs that ended on each agent.
+AGENT_TABLE_SQL = f"""
+SELECT agent_id,
+       count(*) AS runs,
+       count(*) FILTER (WHERE status <> 'completed') AS failures,
+       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY run_ms)
+  FROM (SELECT agent_id, status,
+               date_part('epoch', ended_at - COALESCE(started_at, accepted_at, dispatched_at)) * 1000 AS run_ms
+          FROM {TASK_RUN_TABLE}
+         WHERE ended_at >= %(since)s AND ended_at < %(until)s
+           AND status IN ('completed', 'failed', 'timed_out') AND agent_id IS NOT NULL) AS runs
+ GROUP BY agent_id
+"""
+
+
+def _table(sql: str, window: Window, now: datetime) -> list[dict[str, Any]]:
+    rows = []
+    for key, runs, failures, (p50, p95) in fetch_rows(sql, _params(window, now)):
+        rows.append(
+            {
+                "key": key,
+                "runs": runs,
+                "failures": failures,
+                "failure_rate": failures / runs if runs else 0.0,
+                "p50_ms": p50,
+                "p95_ms": p95,
+            }
+        )
+    return rows
+
+
+def workflow_table(window: Window, now: datetime) -> list[dict[str, Any]]:
+    """Per workflow: sessions ended in the window, failed ones, p50/p95 session time (ms)."""
+    return _table(WORKFLOW_TABLE_SQL, window, now)
+
+
+def agent_table(window: Window, now: datetime) -> list[dict[str, Any]]:
+    """Per agent (primary key in ``key``): task runs ended in the window, failed/timed out, p50/p95 run time."""
+    return _table(AGENT_TABLE_SQL, window, now)
+
+
+def slowest(rows: list[dict[str, Any]], limit: int = 5) -> list[dict[str, Any]]:
+    timed = [row for row in rows if row["p95_ms"] is not None]
+    return sorted(timed, key=lambda row: (-row["p95_ms"], str(row["key"])))[:limit]
+
+
+def most_failing(rows: list[dict[str, Any]], limit: int = 5) -> list[dict[str, Any]]:
+    failing = [row for row in rows if row["failures"]]
+    return sorted(failing, key=lambda row: (-row["failures"], -row["failure_rate"], str(row["key"])))[:limit]
+
+
+ALL_QUERIES = {
+    "sessions": SESSIONS_SQL,
+    "tasks": TASKS_SQL,
+    "latency": LATENCY_SQL,
+    "workflow_table": WORKFLOW_TABLE_SQL,
+    "agent_table": AGENT_TABLE_SQL,
+}
