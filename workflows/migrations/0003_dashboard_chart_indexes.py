@@ -43,7 +43,7 @@ def drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workflows", "0001_initial"),
+        ("workflows", "0002_engine_inbox_and_delivery"),
     ]
 
     operations = [migrations.RunPython(create, drop)]
