@@ -82,7 +82,18 @@ class SampleAgent:
         return f"http://{self.host}:{self.server.server_address[1]}/"
 
     def register(self) -> None:
-        answer = self.http.post(
+        try:
+            answer = self._post_registration()
+        except requests.ConnectionError:
+            raise SystemExit(f"cannot reach AgentKit at {self.agentkit_url} (is `make run` running?)") from None
+        if answer.status_code != 201:
+            raise SystemExit(f"registration failed: {answer.status_code} {answer.text}")
+        self.agent_id = answer.json()["data"]["agentId"]
+        say(f"registered {self.name} ({', '.join(self.capabilities)}) as {self.agent_id} at {self.contact_endpoint}")
+        self.report("idle", {})
+
+    def _post_registration(self) -> requests.Response:
+        return self.http.post(
             f"{self.agentkit_url}/v1/agents/register",
             json={
                 "agentName": self.name,
@@ -94,11 +105,6 @@ class SampleAgent:
             },
             timeout=10,
         )
-        if answer.status_code != 201:
-            raise SystemExit(f"registration failed: {answer.status_code} {answer.text}")
-        self.agent_id = answer.json()["data"]["agentId"]
-        say(f"registered {self.name} ({', '.join(self.capabilities)}) as {self.agent_id} at {self.contact_endpoint}")
-        self.report("idle", {})
 
     def report(self, state: str, details: dict[str, Any]) -> None:
         """One state report, exactly as AgentKit's SDK sends it (contract §2). Not retried, like the SDK."""
@@ -203,9 +209,9 @@ class SampleAgent:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.register()  # tasks that arrive before the worker starts wait in the queue
         worker = threading.Thread(target=self.work_loop)
         worker.start()
-        self.register()
         stop.wait()
         say("stopping: finishing the task in hand")
         self.server.shutdown()
