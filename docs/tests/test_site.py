@@ -114,8 +114,9 @@ def test_diagrams_render_in_a_browser_from_the_built_site_alone(site):
     profile = tempfile.mkdtemp(prefix="opscore-docs-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--window-size=1400,1000", f"--user-data-dir={profile}"):  # fmt: skip
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+    flags += ["--disable-background-networking", "--window-size=1400,1000", f"--user-data-dir={profile}"]
+    for flag in flags:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     try:
