@@ -20,7 +20,10 @@ import openapi_page
 
 
 def on_files(files: Files, config) -> Files:
-    schema = openapi_page.schema_yaml()
+    try:
+        schema = openapi_page.schema_yaml()
+    except RuntimeError as exc:
+        raise PluginError(str(exc)) from exc
     files.append(File.generated(config, "openapi.yaml", content=schema))
     files.append(File.generated(config, "openapi.md", content=openapi_page.render_yaml(schema)))
     if cli_reference.PAGE.read_text() != cli_reference.render():

@@ -27,14 +27,15 @@ def schema_yaml() -> str:
         env = dict(os.environ, DEBUG="true", DJANGO_SETTINGS_MODULE="opscore_project.settings")
         # The schema does not depend on the database; a placeholder keeps a missing server from mattering.
         env.setdefault("DATABASE_URL", f"sqlite:///{Path(tmp) / 'schema.sqlite3'}")
-        subprocess.run(
+        result = subprocess.run(
             [sys.executable, "manage.py", "spectacular", "--file", str(out), "--validate", "--fail-on-warn"],
             cwd=ROOT,
             env=env,
-            check=True,
             capture_output=True,
             text=True,
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py spectacular failed:\n{result.stdout}{result.stderr}")
         return out.read_text()
 
 
