@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt install worker beat web mock bench-state bench-workflows bench-discovery bench-dashboard clean
+.PHONY: run test lint fmt install docs docs-serve uat worker beat web mock bench-state bench-workflows bench-discovery bench-dashboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,18 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The documentation site from docs/ into site/ (strict: a broken link, anchor or stale generated page fails).
+docs: $(STAMP)
+	$(PY) docs/hooks/cli_reference.py
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
+# Acceptance scenarios against a running stack (`make run`, or OPSCORE_URL); report in var/uat-report.md.
+uat: $(STAMP)
+	$(PY) -m uat
 
 web: $(STAMP)
 	$(PY) -m opscore_project.webserver
@@ -55,4 +67,4 @@ bench-dashboard: $(STAMP)
 	$(PY) bench/bench_dashboard.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .coverage htmlcov
+	rm -rf $(VENV) var site staticfiles .pytest_cache .coverage htmlcov

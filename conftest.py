@@ -66,3 +66,21 @@ def celery_worker_factory(transactional_db):
 def celery_worker(celery_worker_factory):
     """One real Celery worker with the default settings."""
     return celery_worker_factory()
+
+
+@pytest.fixture
+def live_stack(live_server, settings, api_key, celery_worker_factory):
+    """What ``make run`` starts, on free ports against the test database: a live Ops-Core, a real Celery worker
+    and the mock AgentKit with no simulated agents yet (add them with
+    ``live_stack.mock.add_agent(AgentSpec(...))``). The webhook secret is shared, so agents appear with their
+    names and capabilities."""
+    from types import SimpleNamespace
+
+    from mock_agentkit.testing import running_mock_agentkit
+
+    secret = "live-stack-webhook-secret"
+    settings.OPSCORE_WEBHOOK_SECRET = secret
+    with running_mock_agentkit(opscore_url=live_server.url, api_key=api_key, webhook_secret=secret) as mock:
+        settings.AGENTKIT_API_URL = mock.url
+        celery_worker_factory({"AGENTKIT_API_URL": mock.url, "OPSCORE_WEBHOOK_SECRET": secret})
+        yield SimpleNamespace(url=live_server.url, api_key=api_key, webhook_secret=secret, mock=mock)

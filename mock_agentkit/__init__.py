@@ -5,7 +5,8 @@
 - :mod:`mock_agentkit.testing` — ``running_mock_agentkit(...)``, a context manager for integration tests.
 - ``python -m mock_agentkit`` — the command line entry point.
 
-The wire behaviour follows ``/work/shared/agentkit-contract.md``; deliberate differences are listed in the README.
+The wire behaviour follows ``docs/agentkit-contract.md``; deliberate differences are listed in
+``docs/mock-agentkit.md``.
 """
 
 from mock_agentkit.config import AgentSpec, MockConfig

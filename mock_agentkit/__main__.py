@@ -1,7 +1,7 @@
 """``python -m mock_agentkit``: the mock AgentKit server plus N simulated agents in one process.
 
 The server starts at once; the simulated agents start once Ops-Core answers ``GET {OPSCORE_API_URL}/health`` (so
-``make run`` can start everything together), on consecutive ports after the server's. See the README section.
+``make run`` can start everything together), on consecutive ports after the server's. See docs/mock-agentkit.md.
 """
 
 from __future__ import annotations

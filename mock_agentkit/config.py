@@ -59,7 +59,7 @@ class AgentSpec:
 
 @dataclass
 class MockConfig:
-    """Settings of the mock AgentKit server (see the README section for the matching CLI options / env vars)."""
+    """Settings of the mock AgentKit server (docs/mock-agentkit.md lists the matching CLI options / env vars)."""
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -133,6 +133,13 @@ def stop_all(processes: list[subprocess.Popen]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def choose_log_format(env: dict[str, str], console) -> None:
+    """Developer console: readable, coloured lines when ``make run`` prints to a terminal; JSON (the production
+    format, for log shipping) when its output is piped or redirected, or when ``LOG_FORMAT`` is set."""
+    if "LOG_FORMAT" not in env and console.isatty():
+        env["LOG_FORMAT"] = "plain"
+
+
 def mock_agentkit_wanted(env: dict[str, str]) -> bool:
     url = env.get("AGENTKIT_API_URL", "http://127.0.0.1:8000").rstrip("/")
     return (
@@ -148,6 +155,7 @@ def main() -> int:
         env.setdefault(key, value)
     env.setdefault("DJANGO_SETTINGS_MODULE", "opscore_project.settings")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    choose_log_format(env, sys.stderr)
     choose_backends(env)
     ensure_postgres_database(env["DATABASE_URL"])
     manage(env, "migrate", "--noinput", "-v", "0")

@@ -1,4 +1,4 @@
-"""Ops-Core settings: one module, every value from the environment (see the README's configuration table)."""
+"""Ops-Core settings: one module, every value from the environment (docs/configuration.md lists every variable)."""
 
 from __future__ import annotations
 

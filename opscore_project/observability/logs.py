@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,17 +143,57 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=_json_default, separators=(",", ":"))
 
 
-class PlainFormatter(logging.Formatter):
-    """Human-readable lines for development (``LOG_FORMAT=plain``), still with the request id."""
+# Fields shown first, in this order, on a plain line (the ids that tie a line to a request, agent, session, task).
+_PLAIN_IDS = ("request_id", "agent_id", "session_id", "task_id", "trace_id")
+_LEVEL_COLOURS = {"DEBUG": "2", "INFO": "32", "WARNING": "33", "ERROR": "31", "CRITICAL": "1;31"}
 
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+def colour_wanted(stream: Any = None) -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org) or ``TERM=dumb``."""
+    stream = sys.stderr if stream is None else stream
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class PlainFormatter(logging.Formatter):
+    """Human-readable lines for development (``LOG_FORMAT=plain``; ``make run`` on a terminal):
+    ``time level event message ids extras`` — coloured when the console is a terminal.
+
+    The event is the operation-log type when the line has one (``task.failed``), else the logger name.
+    """
+
+    def __init__(self, colour: bool | None = None) -> None:
+        super().__init__()
+        self.colour = colour_wanted() if colour is None else colour
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
 
     def format(self, record: logging.LogRecord) -> str:
-        if not hasattr(record, "request_id"):
-            record.request_id = get_request_id() or "-"
-        text = super().format(record)
-        extras = {k: v for k, v in vars(record).items() if k not in _RESERVED and k != "request_id"}
-        if extras:
-            text += " " + json.dumps(extras, default=_json_default, separators=(",", ":"))
+        when = datetime.fromtimestamp(record.created, tz=UTC).strftime("%H:%M:%S.%f")[:-3]
+        level = record.levelname
+        fields = {k: v for k, v in vars(record).items() if k not in _RESERVED and v not in (None, "", "-")}
+        request_id = fields.pop("request_id", None) or get_request_id()
+        ids = {"request_id": request_id, **get_log_ids()}
+        for key in _PLAIN_IDS:
+            if key in fields:
+                ids[key] = fields.pop(key)
+        event = fields.pop("event_type", None) or record.name
+        parts = [
+            self._paint(when, "2"),
+            self._paint(f"{level:<7}", _LEVEL_COLOURS.get(level, "0")),
+            self._paint(f"{event:<22}", "36"),
+            record.getMessage(),
+        ]
+        id_text = " ".join(f"{key.removesuffix('_id')}={value}" for key, value in ids.items() if value)
+        if id_text:
+            parts.append(self._paint(id_text, "35"))
+        if fields:
+            parts.append(self._paint(json.dumps(fields, default=_json_default, separators=(",", ":")), "2"))
+        text = "  ".join(parts)
+        if record.exc_info:
+            text += "\n" + redact_text(self.formatException(record.exc_info))
+        elif record.exc_text:
+            text += "\n" + redact_text(record.exc_text)
         return text

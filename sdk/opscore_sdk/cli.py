@@ -1,6 +1,6 @@
 """``opscore``: the command-line interface to Ops-Core (argparse, no extra dependencies).
 
-Run ``opscore --help``; the reference with exit codes is in ``sdk/README.md``.
+Run ``opscore --help``; the reference with exit codes is docs/sdk.md and docs/cli.md.
 """
 
 from __future__ import annotations
@@ -327,7 +327,7 @@ def cmd_run(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> in
     payload.update(_params(args.param))
     if args.capability:
         # The run endpoint routes every task by its own agentCapability, so a capability cannot be forced onto
-        # a workflow: check that the workflow really needs it and refuse early otherwise (see the README).
+        # a workflow: check that the workflow really needs it and refuse early otherwise (see docs/sdk.md).
         definition = client.get_workflow(args.workflow_id, version=args.version)
         if args.capability not in definition.capabilities:
             needed = ", ".join(definition.capabilities) or "none"

@@ -1,0 +1,1 @@
+"""Acceptance scenarios (`make uat`): see docs/development.md."""
