@@ -255,6 +255,7 @@ LOGGING = {
     "filters": {
         "redact": {"()": "opscore_project.observability.logs.RedactionFilter"},
         "context": {"()": "opscore_project.observability.logs.ContextFilter"},
+        "idle_sweep": {"()": "opscore_project.observability.logs.IdleSweepFilter"},
     },
     "formatters": {
         "json": {"()": "opscore_project.observability.logs.JsonFormatter"},
@@ -264,7 +265,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["redact", "context"],
+            "filters": ["redact", "context", "idle_sweep"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

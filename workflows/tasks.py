@@ -11,10 +11,13 @@ from workflows.engine.schedules import workflow_schedule_run
 
 
 @shared_task(name="workflows.tasks.sweep", acks_late=True, ignore_result=True)
-def sweep() -> dict[str, int]:
+def sweep() -> dict[str, int] | None:
     """Safety net every few seconds: run engine steps (deadlines, dispatch) and re-queue unsent dispatches, in
-    case no engine loop is running. Steps are exclusive cluster-wide, so this never races a loop."""
+    case no engine loop is running. Steps are exclusive cluster-wide, so this never races a loop. Returns None
+    when it found nothing to do (the worker then logs no line for it)."""
     results = engine_drain()
+    if not any(result.did_work for result in results):
+        return None
     return {
         "steps": len(results),
         "reports": sum(r.reports for r in results),

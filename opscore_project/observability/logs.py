@@ -197,3 +197,24 @@ class PlainFormatter(logging.Formatter):
         elif record.exc_text:
             text += "\n" + redact_text(record.exc_text)
         return text
+
+
+SWEEP_TASK = "workflows.tasks.sweep"
+
+
+class IdleSweepFilter(logging.Filter):
+    """Drop the lines Celery writes every few seconds for the workflow sweep when it found nothing to do: beat's
+    "Sending due task", the worker's "received", and "succeeded … None" (the sweep returns None when idle).
+    A sweep that did something, and every warning or error, still logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        if record.name == "celery.beat":
+            return SWEEP_TASK not in record.getMessage()
+        args = record.args if isinstance(record.args, dict) else {}
+        if args.get("name") != SWEEP_TASK:
+            return True
+        if "return_value" in args:
+            return args["return_value"] not in (None, "None")
+        return "received" not in str(record.msg)

@@ -5,7 +5,7 @@ from django_celery_beat.models import PeriodicTask
 
 from opscore_project.errors import ValidationFailed
 from workflows import services
-from workflows.models import WorkflowSchedule, WorkflowSession
+from workflows.models import TaskRun, WorkflowSchedule, WorkflowSession
 from workflows.tests.conftest import linear
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,28 @@ def test_engine_steps_are_exclusive_across_processes(define, sent):
     ) as other:
         other.execute("SELECT pg_advisory_lock(%s)", [ENGINE_LOCK_KEY])
         assert services.engine_step() is None
-        assert tasks.sweep()["steps"] == 0
+        assert tasks.sweep() is None
         other.execute("SELECT pg_advisory_unlock(%s)", [ENGINE_LOCK_KEY])
+    session, _ = services.session_start(definition=define(linear("c")))  # waits: no agent
     assert services.engine_step() is not None
-    assert tasks.sweep()["steps"] == 1
+    assert TaskRun.objects.get(session=session).status == "pending"
+
+
+def test_an_idle_sweep_logs_nothing_and_a_busy_one_does():
+    import logging
+
+    from opscore_project.observability.logs import IdleSweepFilter
+
+    def record(name: str, msg: str, args) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.INFO, __file__, 1, msg, args, None)
+
+    quiet = IdleSweepFilter()
+    succeeded = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"
+    idle = {"name": "workflows.tasks.sweep", "id": "1", "runtime": 0.01, "return_value": "None"}
+    busy = {**idle, "return_value": "{'steps': 1, 'reports': 0, 'deadlines': 2, 'dispatched': 1}"}
+    assert not quiet.filter(record("celery.app.trace", succeeded, idle))
+    assert quiet.filter(record("celery.app.trace", succeeded, busy))
+    assert not quiet.filter(record("celery.worker.strategy", "Task %(name)s[%(id)s] received", idle))
+    assert not quiet.filter(record("celery.beat", "Scheduler: Sending due task sweep (workflows.tasks.sweep)", ()))
+    other = {**idle, "name": "agentkit_bridge.tasks.sync_agents"}
+    assert quiet.filter(record("celery.app.trace", succeeded, other))
