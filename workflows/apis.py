@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lifecycle.models import Agent
+from lifecycle.selectors import agent_get
 from opscore_project.errors import NotFound, ValidationFailed
 from opscore_project.lib.timeparse import parse_iso_timestamp
 from opscore_project.pagination import StandardPagination
@@ -55,7 +56,7 @@ def _idempotency_key(request: Request) -> str | None:
 
 
 def _agent_or_404(agent_id: str) -> Agent:
-    agent = Agent.objects.filter(agent_id=agent_id).first()
+    agent = agent_get(agent_id=agent_id)
     if agent is None:
         raise NotFound(f"Agent {agent_id!r} is not known to Ops-Core.")
     return agent
