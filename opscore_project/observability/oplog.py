@@ -17,6 +17,29 @@ logger = logging.getLogger("opscore.operations")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
+def operation_event(
+    operation: str,
+    context: dict[str, Any] | None = None,
+    *,
+    level: str = "info",
+    message: str = "",
+    agent_id: Any = "",
+    session_id: Any = "",
+    task_id: Any = "",
+) -> OperationEvent:
+    """An unsaved ``OperationEvent``: ids as text, the context redacted, the current request id attached."""
+    return OperationEvent(
+        level=level if level in _LEVELS else "info",
+        event_type=operation,
+        agent_id=str(agent_id or ""),
+        session_id=str(session_id or ""),
+        task_id=str(task_id or ""),
+        message=message,
+        context=redact_value(dict(context or {})),
+        request_id=get_request_id(),
+    )
+
+
 def log_operation(
     operation: str,
     context: dict[str, Any] | None = None,
@@ -36,20 +59,11 @@ def log_operation(
     Context keys the dashboard and metrics understand: ``workflow_id``, ``duration_ms`` (task/session
     completions), ``error``, ``attempt``, ``outcome`` (``sync.run``: ``ok``/``failed``), ``from``/``to`` (states).
     """
-    if level not in _LEVELS:
-        level = "info"
-    context = redact_value(dict(context or {}))
-    request_id = get_request_id()
-    event = OperationEvent.objects.create(
-        level=level,
-        event_type=operation,
-        agent_id=str(agent_id or ""),
-        session_id=str(session_id or ""),
-        task_id=str(task_id or ""),
-        message=message,
-        context=context,
-        request_id=request_id,
+    event = operation_event(
+        operation, context, level=level, message=message, agent_id=agent_id, session_id=session_id, task_id=task_id
     )
+    event.save(force_insert=True)
+    level, context = event.level, event.context
     extra: dict[str, Any] = {"event_type": operation, "event_id": event.pk}
     for key, value in (("agent_id", agent_id), ("session_id", session_id), ("task_id", task_id)):
         if value:

@@ -9,11 +9,9 @@ from typing import Any
 from django.db import transaction
 
 from opscore_project.lib.db import bulk_insert_rows
-from opscore_project.observability.context import get_request_id
 from opscore_project.observability.counters import counters_add
-from opscore_project.observability.logs import redact_value
 from opscore_project.observability.models import OperationEvent
-from opscore_project.observability.oplog import counter_increments
+from opscore_project.observability.oplog import counter_increments, operation_event
 
 logger = logging.getLogger("opscore.operations")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -39,15 +37,14 @@ class EventBuffer:
         task_id: Any = "",
     ) -> None:
         self.rows.append(
-            OperationEvent(
-                level=level if level in _LEVELS else "info",
-                event_type=operation,
-                agent_id=str(agent_id or ""),
-                session_id=str(session_id or ""),
-                task_id=str(task_id or ""),
+            operation_event(
+                operation,
+                context,
+                level=level,
                 message=message,
-                context=redact_value(dict(context or {})),
-                request_id=get_request_id(),
+                agent_id=agent_id,
+                session_id=session_id,
+                task_id=task_id,
             )
         )
 
