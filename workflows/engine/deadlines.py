@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Value
 
 from opscore_project.observability import events
@@ -34,17 +35,20 @@ class Due:
 
 
 def due_runs(*, now: datetime, limit: int) -> Due:
-    """Overdue runs of each kind, in one query (a UNION of three reads of the partial deadline indexes)."""
+    """Overdue runs of each kind, in one query on Postgres (a UNION of three reads of the partial deadline
+    indexes)."""
     runs = TaskRun.objects.order_by()
     timed_out = runs.filter(status__in=TASK_RUN_IN_FLIGHT, timeout_at__lte=now).annotate(kind=Value("t"))
     not_started = runs.filter(status=TaskRunStatus.DISPATCHED, start_deadline__lte=now).annotate(kind=Value("s"))
     expired = runs.filter(status=TaskRunStatus.PENDING, queue_deadline__lte=now).annotate(kind=Value("q"))
     due = Due()
     lists = {"t": due.timed_out, "s": due.not_started, "q": due.queue_expired}
-    union = timed_out.values_list("kind", "id")[:limit].union(
-        not_started.values_list("kind", "id")[:limit], expired.values_list("kind", "id")[:limit], all=True
-    )
-    for kind, run_id in union:
+    parts = [query.values_list("kind", "id")[:limit] for query in (timed_out, not_started, expired)]
+    if connection.features.supports_slicing_ordering_in_compound:
+        rows = parts[0].union(*parts[1:], all=True)
+    else:  # SQLite: three queries
+        rows = [row for part in parts for row in part]
+    for kind, run_id in rows:
         lists[kind].append(run_id)
     return due
 

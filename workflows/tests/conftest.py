@@ -43,6 +43,14 @@ class SentTasks:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_definition_cache():
+    """Rolled-back tests may reuse a definition's id (SQLite does): never serve another test's definition."""
+    from workflows.selectors import _DEFINITION_CACHE
+
+    _DEFINITION_CACHE.clear()
+
+
+@pytest.fixture(autouse=True)
 def relay_requests(request, monkeypatch) -> list[list[str]]:
     """Unit tests keep relay messages off the broker (a worker of another test could take them); integration
     tests send them for real."""

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -18,7 +19,10 @@ from workflows.engine.oplog import EventBuffer
 from workflows.models import TaskRun, WorkflowSession
 from workflows.tests.conftest import linear
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not settings.IS_POSTGRES, reason="row locks and SKIP LOCKED are Postgres's"),
+]
 
 
 def in_threads(target, count: int) -> None:

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -15,6 +16,7 @@ from workflows.models import TaskRun
 from workflows.tests.conftest import linear
 
 pytestmark = pytest.mark.django_db
+postgres_only = pytest.mark.skipif(not settings.IS_POSTGRES, reason="the Postgres state write and its probes")
 
 
 def runs(session) -> list[tuple[str, int, str]]:
@@ -104,6 +106,7 @@ def test_an_idle_that_arrives_before_its_active_counts_once_both_are_in(define, 
     assert TaskRun.objects.get(session=session).result == {"n": 7}
 
 
+@postgres_only
 def test_a_report_from_a_free_agent_that_is_not_idle_costs_no_query(make_agent, report, clock):
     make_agent("a1", ["c"])
     from lifecycle.services import _state_report_postgres
@@ -115,6 +118,7 @@ def test_a_report_from_a_free_agent_that_is_not_idle_costs_no_query(make_agent, 
     assert len(queries) == 0
 
 
+@postgres_only
 def test_an_idle_report_with_nothing_waiting_costs_no_query_after_the_write(make_agent, clock):
     make_agent("a1", ["c"])
     from lifecycle.services import _state_report_postgres
@@ -128,6 +132,7 @@ def test_an_idle_report_with_nothing_waiting_costs_no_query_after_the_write(make
     assert len(queries) == 0
 
 
+@postgres_only
 def test_an_idle_report_sees_a_waiting_task_through_the_probe(define, start, make_agent, clock):
     make_agent("busy", ["c"], state="active")
     session = start(define(linear("c")))
@@ -138,6 +143,7 @@ def test_an_idle_report_sees_a_waiting_task_through_the_probe(define, start, mak
     assert result.probes["task_run_waiting"] is True
 
 
+@postgres_only  # SQLite: Django's bulk operations, one statement per batch of rows
 @pytest.mark.parametrize("sessions", [1, 20])
 def test_an_engine_step_costs_the_same_statements_for_one_completion_as_for_twenty(
     define, start, make_agent, sent, clock, sessions, django_assert_max_num_queries

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 
 from opscore_project.errors import ValidationFailed
@@ -76,10 +77,10 @@ def test_the_sweep_is_among_the_default_periodic_tasks():
     assert sweep.interval.every == 5 and sweep.expire_seconds == 5
 
 
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="advisory locks are Postgres's")
 def test_engine_steps_are_exclusive_across_processes(define, sent):
     """The sweep and every engine loop run steps; while one process is in a step, the others skip theirs."""
     import psycopg
-    from django.conf import settings
 
     from workflows import tasks
     from workflows.engine.step import ENGINE_LOCK_KEY
