@@ -58,3 +58,11 @@ def relay_request(refs: list[str]) -> bool:
         logger.warning("Could not queue the dispatch relay (%d dispatches wait in the outbox)", len(refs))
         return False
     return True
+
+
+def dispatches_accepted_at(*, dispatch_refs: list[str]) -> dict[str, Any]:
+    """When AgentKit accepted each of these dispatches (refs it never accepted are absent)."""
+    from agentkit_bridge.models import DispatchAttempt, DispatchOutcomeKind
+
+    rows = DispatchAttempt.objects.filter(dispatch_ref__in=dispatch_refs, outcome=DispatchOutcomeKind.ACCEPTED)
+    return dict(rows.order_by().values_list("dispatch_ref", "created_at"))

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import defaultdict
-
-from django.db import transaction
 
 from agentkit_bridge.hooks import DispatchOutcome
 from lifecycle.hooks import StateReportResult
 from workflows.engine import progress
 from workflows.engine.reports import engine_wake, state_report_received, task_report_enqueue
-from workflows.models import TaskRun
 
 logger = logging.getLogger(__name__)
 
@@ -30,21 +26,9 @@ def on_state_report(result: StateReportResult) -> None:
 
 
 def on_dispatch_outcomes(outcomes: list[DispatchOutcome]) -> None:
-    """Accepted dispatches get ``accepted_at`` (one UPDATE); failed ones become reports for the engine, fenced by
-    their dispatch ref (an outcome for a dispatch that is no longer current changes nothing)."""
-    accepted: dict = defaultdict(list)  # the relay records a batch at one moment: usually one UPDATE
-    for outcome in outcomes:
-        if outcome.accepted:
-            accepted[outcome.finished_at].append(outcome.dispatch_ref)
-
-    def record_acceptance() -> None:
-        for finished_at, refs in accepted.items():
-            TaskRun.objects.filter(dispatch_ref__in=refs, accepted_at__isnull=True).update(accepted_at=finished_at)
-
-    # After the relay's commit: the engine locks task runs before outbox rows, the relay's transaction deletes
-    # outbox rows; touching task runs inside it would take the two in the opposite order.
-    if accepted:
-        transaction.on_commit(record_acceptance)
+    """Failed dispatches become reports for the engine, fenced by their dispatch ref (an outcome for a dispatch
+    that is no longer current changes nothing). Accepted ones need nothing here: the engine reads the acceptance
+    time from the dispatch attempts when the run moves on, so the relay never writes task runs."""
     failed = [o for o in outcomes if not o.accepted]
     for outcome in failed:
         try:

@@ -139,7 +139,10 @@ class TaskRun(models.Model):
     """One attempt at one task of a session. Its id is the dispatch ref and the agent's ``assigned_task``."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="task_runs")
+    # Every task-run update touches every index of this table (status changes, so no update is HOT): indexes
+    # here are only those a hot query needs. The session's runs are found through task_run_session_idx and the
+    # unique constraint, so the foreign keys to the session, the target and the avoided agent get none.
+    session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="task_runs", db_index=False)
     task_id = models.CharField(max_length=100)
     attempt = models.PositiveIntegerField(default=1, help_text="1, 2, … across the whole session.")
     try_number = models.PositiveIntegerField(default=1, help_text="Attempt within the current retry budget.")
@@ -150,6 +153,7 @@ class TaskRun(models.Model):
     priority = models.IntegerField(default=0)
     target_agent = models.ForeignKey(
         "lifecycle.Agent",
+        db_index=False,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -187,6 +191,7 @@ class TaskRun(models.Model):
     redeliveries = models.PositiveIntegerField(default=0, help_text="Sent again after a delivery failure.")
     avoid_agent = models.ForeignKey(
         "lifecycle.Agent",
+        db_index=False,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

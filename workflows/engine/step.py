@@ -21,7 +21,7 @@ from workflows.engine.dispatch import dispatch_ready
 from workflows.engine.oplog import EventBuffer
 from workflows.engine.progress import apply_report
 from workflows.engine.transitions import Transitions
-from workflows.models import TaskReport, TaskRun
+from workflows.models import TaskReport
 
 ENGINE_LOCK_KEY = 0x0C0E_E261  # pg advisory lock key of the engine step
 
@@ -60,7 +60,17 @@ def _deadlines_due(explicit_now: bool) -> bool:
     return False
 
 
+_CLAIM_SQL = f"""
+DELETE FROM {TaskReport._meta.db_table} WHERE id IN (
+    SELECT id FROM {TaskReport._meta.db_table} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+) RETURNING id, run_id, agent_pk, state, reported_at, details, explicit, received_at
+"""
+
+
 def _claim_reports(limit: int) -> list[TaskReport]:
+    """Take (and delete) pending reports; one statement on Postgres."""
+    if settings.IS_POSTGRES:
+        return list(TaskReport.objects.raw(_CLAIM_SQL, [limit]))
     reports = list(TaskReport.objects.select_for_update(skip_locked=True).order_by("id")[:limit])
     if reports:
         TaskReport.objects.filter(pk__in=[report.pk for report in reports]).delete()
@@ -81,13 +91,13 @@ def engine_step(*, now: datetime | None = None, limit: int | None = None) -> Ste
         run_ids = {report.run_id for report in reports} | due.run_ids
         if run_ids:
             tx = Transitions(now, buffer)
-            tx.load(set(TaskRun.objects.filter(pk__in=run_ids).order_by().values_list("session_id", flat=True)))
+            tx.load(run_ids=run_ids)
             for report in sorted(reports, key=lambda r: (r.reported_at, r.pk)):
                 run = tx.run_index.get(report.run_id)
                 if run is not None:
                     apply_report(tx, run, report)
             apply_deadlines(tx, due)
-            tx.write()
+            tx.write(flush_events=False)
         dispatched = dispatch_ready(now=now, events_buffer=buffer, limit=limit)
         buffer.flush()
     deadlines = len(due.run_ids)

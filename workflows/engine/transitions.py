@@ -57,22 +57,23 @@ class Transitions:
         self._changed_sessions: dict[uuid.UUID, set[str]] = defaultdict(set)
         self._released: list[tuple[int, str]] = []  # (agent pk, run id)
         self._discarded_refs: list[str] = []
+        self._accepted_refs: set[str] = set()
         self._delivery_failures: Counter[int] = Counter()
         self.ended_sessions: list[WorkflowSession] = []
 
     # --- loading --------------------------------------------------------------------------------------------
 
-    def load(self, session_ids: set[uuid.UUID]) -> None:
-        """Lock the sessions (in id order: one lock order everywhere) and load every run of theirs."""
-        ids = sorted(set(session_ids) - set(self.sessions))
-        if not ids:
-            return
-        locked = (
-            WorkflowSession.objects.select_for_update(of=("self",))
-            .select_related("agent")
-            .filter(pk__in=ids)
-            .order_by("pk")
-        )
+    def load(self, session_ids: set[uuid.UUID] | None = None, *, run_ids: set[uuid.UUID] | None = None) -> None:
+        """Lock the sessions (in id order: one lock order everywhere), given by id or as the sessions of
+        ``run_ids``, and load every run of theirs."""
+        locked = WorkflowSession.objects.select_for_update(of=("self",)).select_related("agent").order_by("pk")
+        if run_ids is not None:
+            locked = locked.filter(pk__in=TaskRun.objects.filter(pk__in=run_ids).order_by().values("session_id"))
+        else:
+            ids = sorted(set(session_ids or ()) - set(self.sessions))
+            if not ids:
+                return
+            locked = locked.filter(pk__in=ids)
         for session in locked:
             self.sessions[session.pk] = session
             self.runs[session.pk] = []
@@ -293,8 +294,29 @@ class Transitions:
 
     # --- writing --------------------------------------------------------------------------------------------
 
-    def write(self) -> None:
-        """Write every change in a fixed number of statements (call inside the transaction that loaded)."""
+    def _record_acceptance(self) -> None:
+        """Runs that moved on in this batch get the time AgentKit accepted their dispatch (one query): the relay
+        records acceptances only in its own tables, so task runs are written by the engine alone."""
+        self._accepted_refs = {
+            run.dispatch_ref for run, _ in self._changed_runs.values() if run.dispatch_ref and run.accepted_at
+        }
+        unknown = {
+            run.dispatch_ref: run
+            for run, _ in self._changed_runs.values()
+            if run.dispatch_ref and run.accepted_at is None and run.dispatched_at is not None
+        }
+        if not unknown:
+            return
+        from agentkit_bridge.dispatch import dispatches_accepted_at
+
+        for ref, accepted_at in dispatches_accepted_at(dispatch_refs=list(unknown)).items():
+            self.change(unknown[ref], accepted_at=accepted_at)
+            self._accepted_refs.add(ref)
+
+    def write(self, *, flush_events: bool = True) -> None:
+        """Write every change in a fixed number of statements (call inside the transaction that loaded).
+        ``flush_events=False`` leaves the events in the buffer for the caller to write with its own."""
+        self._record_acceptance()
         if self._changed_runs:
             fields = sorted(set().union(*(names for _, names in self._changed_runs.values())))
             fields = [name[:-3] if name.endswith("_id") else name for name in fields]
@@ -314,11 +336,14 @@ class Transitions:
             Agent.objects.filter(pk=agent_pk).update(
                 delivery_failures=F("delivery_failures") + count, last_delivery_failure_at=self.now
             )
-        if self._discarded_refs:
+        # A dispatch AgentKit accepted has left the outbox already; only unsent ones are discarded.
+        unsent = [ref for ref in self._discarded_refs if ref not in self._accepted_refs]
+        if unsent:
             from agentkit_bridge.dispatch import dispatches_discard
 
-            dispatches_discard(dispatch_refs=self._discarded_refs)
-        self.events.flush()
+            dispatches_discard(dispatch_refs=unsent)
+        if flush_events:
+            self.events.flush()
         callbacks = [str(session.pk) for session in self.ended_sessions if session.callback_url]
         if callbacks:
             transaction.on_commit(lambda: _enqueue_callbacks(callbacks))
