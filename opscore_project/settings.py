@@ -265,7 +265,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["redact", "context", "idle_sweep"],
+            "filters": ["idle_sweep", "redact", "context"],  # idle_sweep first: it reads the raw arguments
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -203,14 +203,14 @@ SWEEP_TASK = "workflows.tasks.sweep"
 
 
 class IdleSweepFilter(logging.Filter):
-    """Drop the lines Celery writes every few seconds for the workflow sweep when it found nothing to do: beat's
-    "Sending due task", the worker's "received", and "succeeded … None" (the sweep returns None when idle).
-    A sweep that did something, and every warning or error, still logs."""
+    """Drop the lines written every few seconds for the workflow sweep when it found nothing to do: beat's
+    "Sending due task", the worker's "received", its trace span, and "succeeded … None" (the sweep returns None
+    when idle). A sweep that did something still logs its result; warnings and errors always log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno > logging.INFO:
             return True
-        if record.name == "celery.beat":
+        if record.name in ("celery.beat", "opscore.trace"):
             return SWEEP_TASK not in record.getMessage()
         args = record.args if isinstance(record.args, dict) else {}
         if args.get("name") != SWEEP_TASK:

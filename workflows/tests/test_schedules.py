@@ -114,5 +114,17 @@ def test_an_idle_sweep_logs_nothing_and_a_busy_one_does():
     assert quiet.filter(record("celery.app.trace", succeeded, busy))
     assert not quiet.filter(record("celery.worker.strategy", "Task %(name)s[%(id)s] received", idle))
     assert not quiet.filter(record("celery.beat", "Scheduler: Sending due task sweep (workflows.tasks.sweep)", ()))
+    assert not quiet.filter(record("opscore.trace", "span celery.workflows.tasks.sweep 3.1ms", ()))
+
+    # Through the configured console handler, as a worker logs it: nothing reaches the stream.
+    import io
+
+    handler = next(h for h in logging.getLogger().handlers if any(isinstance(f, IdleSweepFilter) for f in h.filters))
+    stream, handler.stream = handler.stream, io.StringIO()
+    try:
+        logging.getLogger("celery.worker.strategy").info("Task %(name)s[%(id)s] received", idle)
+        assert handler.stream.getvalue() == ""
+    finally:
+        handler.stream = stream
     other = {**idle, "name": "agentkit_bridge.tasks.sync_agents"}
     assert quiet.filter(record("celery.app.trace", succeeded, other))
