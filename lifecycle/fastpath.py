@@ -10,7 +10,6 @@ without an ``Authorization`` header takes the normal path (session auth for a lo
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 
@@ -18,13 +17,9 @@ from django.http import HttpRequest, HttpResponse
 
 from lifecycle import services
 from lifecycle.validation import StateReport, parse_json_object, validate_state_report
-from opscore_project.authn.authentication import (
-    INVALID_KEY_MESSAGE,
-    WRONG_SCHEME_MESSAGE,
-    authenticate_bearer_key,
-    bearer_key_from_header,
-)
-from opscore_project.errors import WWW_AUTHENTICATE, ApiError, error_body
+from opscore_project.authn.plain import bearer_principal, json_response, scope_refusal
+from opscore_project.authn.scopes import AGENT
+from opscore_project.errors import ApiError, error_body
 from opscore_project.observability.context import bind_log_ids
 
 # Same segment rule as the URL pattern's <str:agent_id>: anything but a slash.
@@ -44,16 +39,6 @@ def accepted_body(agent_id: str) -> dict[str, str]:
     return {"status": "success", "message": "State update accepted.", "agentId": agent_id}
 
 
-def _json(status: int, body: dict) -> HttpResponse:
-    return HttpResponse(json.dumps(body, separators=(",", ":")), status=status, content_type="application/json")
-
-
-def _unauthorized(message: str) -> HttpResponse:
-    response = _json(401, error_body("authentication_failed", message))
-    response["WWW-Authenticate"] = WWW_AUTHENTICATE
-    return response
-
-
 class StateReportFastPathMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -68,13 +53,14 @@ class StateReportFastPathMiddleware:
     @staticmethod
     def state_report(request: HttpRequest, agent_id: str) -> HttpResponse:
         bind_log_ids(agent_id=agent_id)
-        key = bearer_key_from_header(request.META["HTTP_AUTHORIZATION"])
-        if key is None:
-            return _unauthorized(WRONG_SCHEME_MESSAGE)
-        if authenticate_bearer_key(key) is None:
-            return _unauthorized(INVALID_KEY_MESSAGE)
+        principal = bearer_principal(request.META, request.META["HTTP_AUTHORIZATION"])
+        if isinstance(principal, HttpResponse):
+            return principal
+        refusal = scope_refusal(principal, AGENT, agent_id=agent_id)
+        if refusal is not None:
+            return refusal
         try:
             report = state_report_accept(agent_id=agent_id, content_type=request.content_type or "", body=request.body)
         except ApiError as exc:
-            return _json(exc.status_code, error_body(exc.code, exc.message, exc.errors))
-        return _json(202, accepted_body(report.agent_id))
+            return json_response(exc.status_code, error_body(exc.code, exc.message, exc.errors))
+        return json_response(202, accepted_body(report.agent_id))
