@@ -21,8 +21,8 @@ def _clear_token_cache():
 
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counters(settings):
-    """Each test counts its own failed authentications and writes (the counters live in the real Redis)."""
-    settings.OPSCORE_THROTTLE_KEY_PREFIX = f"test-throttle:{uuid.uuid4().hex}"
+    """Each test has its own throttle counters and seen webhook signatures (they live in the real Redis)."""
+    settings.OPSCORE_CACHE_NAMESPACE = f"test:{uuid.uuid4().hex}"
     blocked_addresses.clear()
     yield
     blocked_addresses.clear()

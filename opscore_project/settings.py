@@ -233,8 +233,9 @@ OPSCORE_CALLBACK_MAX_RESPONSE_BYTES = env_int("OPSCORE_CALLBACK_MAX_RESPONSE_BYT
 # DRF) per API key or user. DRF rate syntax: "<n>/<second|minute|hour|day>"; empty disables that limit.
 OPSCORE_THROTTLE_FAILED_AUTH = env_str("OPSCORE_THROTTLE_FAILED_AUTH", "30/minute")
 OPSCORE_THROTTLE_WRITES = env_str("OPSCORE_THROTTLE_WRITES", "1200/minute")
-# Counters live in the default cache (Redis in normal mode). Keys start with this prefix.
-OPSCORE_THROTTLE_KEY_PREFIX = "opscore:throttle"
+# Throttle counters and seen webhook signatures live in the default cache (Redis in normal mode), under this
+# namespace (tests give each test its own).
+OPSCORE_CACHE_NAMESPACE = "opscore"
 if REDIS_URL.startswith("filesystem://"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:

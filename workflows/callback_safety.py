@@ -153,6 +153,8 @@ def post_callback(url: str, *, body: bytes, headers: dict[str, str], timeout: fl
             response.read(amt=settings.OPSCORE_CALLBACK_MAX_RESPONSE_BYTES, decode_content=False)
         finally:
             response.release_conn()
+    except urllib3.exceptions.NewConnectionError:  # (a subclass of the timeout error in urllib3 2)
+        return CallbackResult(None, "connection failed")
     except urllib3.exceptions.TimeoutError:
         return CallbackResult(None, "timed out")
     except urllib3.exceptions.SSLError:

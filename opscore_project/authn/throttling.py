@@ -104,7 +104,7 @@ def record_failed_auth(address: str) -> int | None:
     count_limit, period = limit
     now = time.time()
     window = int(now // period)
-    key = f"{settings.OPSCORE_THROTTLE_KEY_PREFIX}:failed-auth:{address}:{window}"
+    key = f"{settings.OPSCORE_CACHE_NAMESPACE}:throttle:failed-auth:{address}:{window}"
     try:
         cache.add(key, 0, timeout=period + 1)
         count = cache.incr(key)
@@ -143,7 +143,7 @@ class WriteRateThrottle(SimpleRateThrottle):
             if not getattr(user, "is_authenticated", False):
                 return None
             ident = f"user:{user.pk}"
-        return f"{settings.OPSCORE_THROTTLE_KEY_PREFIX}:writes:{ident}"
+        return f"{settings.OPSCORE_CACHE_NAMESPACE}:throttle:writes:{ident}"
 
     def allow_request(self, request, view) -> bool:
         try:
