@@ -117,7 +117,7 @@ def record_failed_auth(address: str) -> int | None:
     blocked_addresses.add(address, wait)
     if count == count_limit + 1:
         logger.warning(
-            "Blocking Bearer authentication from %s for %ds after %d failures",
+            "Blocking API-key authentication from %s for %ds after %d failures",
             address,
             int(wait),
             count_limit,

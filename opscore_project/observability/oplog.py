@@ -9,7 +9,7 @@ from django.db import transaction
 
 from opscore_project.observability import events
 from opscore_project.observability.context import get_request_id
-from opscore_project.observability.logs import redact_value
+from opscore_project.observability.logs import redact_text, redact_value
 from opscore_project.observability.models import OperationEvent
 
 logger = logging.getLogger("opscore.operations")
@@ -31,7 +31,8 @@ def log_operation(
 
     Writes one ``OperationEvent`` (with the current request id) and one JSON log line carrying the same ids, and
     counts it for ``/metrics`` once the surrounding transaction commits. Call it inside the transaction of the
-    transition it describes, so the event exists iff the change does. Secret-looking context keys are redacted.
+    transition it describes, so the event exists iff the change does. Secrets in the message and secret-looking
+    context keys are redacted.
 
     Context keys the dashboard and metrics understand: ``workflow_id``, ``duration_ms`` (task/session
     completions), ``error``, ``attempt``, ``outcome`` (``sync.run``: ``ok``/``failed``), ``from``/``to`` (states).
@@ -39,6 +40,7 @@ def log_operation(
     if level not in _LEVELS:
         level = "info"
     context = redact_value(dict(context or {}))
+    message = redact_text(message)  # the stored message is read back by /events and the dashboard
     request_id = get_request_id()
     event = OperationEvent.objects.create(
         level=level,
