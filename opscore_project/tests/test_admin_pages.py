@@ -62,3 +62,14 @@ def test_anonymous_users_are_sent_to_the_login(client):
     response = client.get("/admin/lifecycle/agent/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("password", ["12345678901234", "password1234", "short-9"])
+def test_admin_passwords_follow_djangos_validators(staff_client, password):
+    from django.contrib.auth import get_user_model
+
+    form = {"username": "newbie", "password1": password, "password2": password, "usable_password": "true"}
+    response = staff_client.post("/admin/auth/user/add/", form)
+    assert response.status_code == 200  # the form again, with the validator's message
+    assert response.context["adminform"].form.errors
+    assert not get_user_model().objects.filter(username="newbie").exists()
