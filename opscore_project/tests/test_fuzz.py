@@ -1,5 +1,7 @@
 """Property-based fuzzing of the whole API from its own OpenAPI schema (schemathesis, as a user would run it).
 
+With the NUL guard (opscore_project/inputguard.py) removed, this run finds its 500s within the budget.
+
 Examples, coverage and fuzzing phases with a fixed seed and a time budget, against a live server, with an operator
 token. It must find no server error, no answer that breaks the documented response schema and no undocumented
 status code.
@@ -20,7 +22,7 @@ from workflows import callback_safety
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 SEED = 20261201
-TIME_BUDGET_SECONDS = 75
+TIME_BUDGET_SECONDS = 80
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance"
 
 
@@ -61,6 +63,7 @@ def test_the_api_survives_fuzzing_from_its_schema(live_server, settings, operato
             str(report),
         ],  # fmt: skip
         env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+        cwd=tmp_path,  # schemathesis writes its working files to the current directory
         capture_output=True,
         text=True,
         timeout=TIME_BUDGET_SECONDS + 120,
