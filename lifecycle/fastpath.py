@@ -3,9 +3,11 @@
 Every agent reports every few seconds, so this is most of Ops-Core's traffic. The middleware below answers it
 without DRF's request machinery (content negotiation, renderer selection, authentication class loop) and
 without the session, CSRF, auth and message middleware that follow it — none of which applies to a
-Bearer-authenticated JSON POST. It runs after the request-id/logging and security middleware, and does the same
-authentication, validation and service call as ``AgentStateApi.post``, with the same answers. A request
-without an ``Authorization`` header takes the normal path (session auth for a logged-in operator, 401 otherwise).
+Bearer-authenticated JSON POST. It runs after the request-id/logging, security and NUL-guard middleware, and does
+the same authentication (failed-attempt throttle, ``agent`` scope, per-agent token binding), validation and service
+call as ``AgentStateApi.post``, with the same answers. A valid key costs no cache round trip here (see
+``opscore_project.authn.throttling``). A request without an ``Authorization`` header takes the normal path
+(session auth for a logged-in operator, 401 otherwise).
 """
 
 from __future__ import annotations
