@@ -1,8 +1,10 @@
 """Every route × every kind of credential, against the access each route declares below.
 
-The routes come from the URL resolver, so a new route without a declaration here fails
-``test_every_route_declares_its_access``. The Django admin (``admin/``) is declared as a whole: its own staff
-check guards each of its generated routes, and a sample of its pages is tried with every credential.
+Credentials: none, a wrong key, a revoked token, an expired token, the agents' shared key, an operator token, a
+metrics token, a non-staff and a staff session. The routes come from the URL resolver, so a new route without a
+declaration here fails ``test_every_route_declares_its_access``. The Django admin (``admin/``) is declared as a
+whole: its own staff check guards each of its generated routes, and a sample of its pages is tried with every
+credential.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ CREDENTIALS = [
     "expired token",
     "agent key",
     "operator token",
+    "metrics token",
     "non-staff session",
     "staff session",
 ]
@@ -104,6 +107,7 @@ def world(django_user_model, settings):
     api_token_revoke(token_ids=[revoked.id])
     _, expired_raw = api_token_create(name="expired", scopes=["admin"], expires_at=timezone.now() - timedelta(1))
     _, operator_raw = api_token_create(name="operator", scopes=["operator"])
+    _, metrics_raw = api_token_create(name="metrics", scopes=["metrics"])
     plain = django_user_model.objects.create_user("plain")  # force_login: no password hashing needed
     staff = django_user_model.objects.create_user("staff", is_staff=True, is_superuser=True)
     return {
@@ -116,6 +120,7 @@ def world(django_user_model, settings):
             "expired token": expired_raw,
             "agent key": settings.OPSCORE_API_KEY,
             "operator token": operator_raw,
+            "metrics token": metrics_raw,
         },
         "users": {"non-staff session": plain, "staff session": staff},
     }
@@ -174,7 +179,7 @@ def _expected(access: str, credential: str):
         return forbidden
     if credential == "staff session":
         return allowed
-    granted = {"agent key": {AGENT}, "operator token": {AGENT, OPERATOR}}[credential]
+    granted = {"agent key": {AGENT}, "operator token": {AGENT, OPERATOR}, "metrics token": {METRICS}}[credential]
     return allowed if access in granted else forbidden
 
 
