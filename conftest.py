@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
 from opscore_project.authn.authentication import token_cache
+from opscore_project.authn.throttling import blocked_addresses
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +17,15 @@ def _clear_token_cache():
     token_cache.clear()
     yield
     token_cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters(settings):
+    """Each test has its own throttle counters and seen webhook signatures (they live in the real Redis)."""
+    settings.OPSCORE_CACHE_NAMESPACE = f"test:{uuid.uuid4().hex}"
+    blocked_addresses.clear()
+    yield
+    blocked_addresses.clear()
 
 
 @pytest.fixture
@@ -26,6 +38,39 @@ def api_client(api_key) -> APIClient:
     """A client authenticated with the shared key, as agents are."""
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return client
+
+
+@pytest.fixture
+def make_token(db):
+    """``make_token("operator", "metrics", agent_id=..., expires_at=...)`` → the raw key of a new API token."""
+    from opscore_project.authn.services import api_token_create
+
+    def make(*scopes: str, name: str = "test", **kwargs) -> str:
+        return api_token_create(name=name, scopes=list(scopes) or ["operator"], **kwargs)[1]
+
+    return make
+
+
+@pytest.fixture
+def operator_token(make_token) -> str:
+    """An API token with the operator scope (definitions, sessions, events), as the SDK and CLI use."""
+    return make_token("operator", name="operator-tests")
+
+
+@pytest.fixture
+def operator_api_client(operator_token) -> APIClient:
+    """A client authenticated with an operator token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {operator_token}")
+    return client
+
+
+@pytest.fixture
+def metrics_client(make_token) -> APIClient:
+    """A client with a metrics-scoped token, as a Prometheus scraper uses."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token('metrics', name='prometheus')}")
     return client
 
 

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
@@ -60,6 +61,20 @@ def _verify(request: Request) -> None:
             f"Webhook timestamp is {int(skew)}s away from Ops-Core's clock "
             f"(tolerance {settings.OPSCORE_WEBHOOK_TOLERANCE_SECONDS}s)."
         )
+
+
+def _first_delivery(signature: str) -> bool:
+    """Remember a verified signature for the replay window; False when it was seen before (a replay).
+
+    The signature covers the timestamp and the body, so an identical one is the same delivery sent again. The
+    window covers the timestamp tolerance both ways, after which the timestamp check refuses the old message.
+    """
+    key = f"{settings.OPSCORE_CACHE_NAMESPACE}:webhook-signature:{signature.strip().lower()}"
+    try:
+        return cache.add(key, 1, timeout=settings.OPSCORE_WEBHOOK_REPLAY_WINDOW_SECONDS)
+    except Exception:
+        logger.warning("Webhook replay store unavailable; processing without the replay check", exc_info=True)
+        return True
 
 
 def _optional_text(details: dict[str, Any], key: str, limit: int, errors: dict[str, list[str]]) -> str:
@@ -146,7 +161,8 @@ class AgentNotifyApi(APIView):
             "`OPSCORE_WEBHOOK_SECRET` over `X-AgentKit-Timestamp` + `.` + the raw body. The timestamp (Unix "
             "seconds or ISO-8601) must be within `OPSCORE_WEBHOOK_TOLERANCE_SECONDS` of Ops-Core's clock. "
             "`REGISTER` creates or fills in the agent (its current state is never changed); `DEREGISTER` marks it "
-            "deregistered. Idempotent."
+            "deregistered. Idempotent. A delivery whose signature was already seen within the replay window "
+            "(twice the tolerance) is a replay: answered 200 and ignored (logged)."
         ),
         auth=[],
         parameters=[
@@ -204,6 +220,17 @@ class AgentNotifyApi(APIView):
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(f"Malformed JSON body: {exc}", code="malformed_json", status_code=400) from exc
         event_type, registration = _parse(data)
+        if not _first_delivery(request.headers.get(SIGNATURE_HEADER, "")):
+            logger.warning(
+                "Ignored a replayed AgentKit webhook (%s for %s) from %s",
+                event_type,
+                registration.agent_id,
+                request.META.get("REMOTE_ADDR"),
+                extra={"event_type": event_type, "replay": True},
+            )
+            return Response(
+                {"status": "success", "message": "Replay of an earlier delivery; ignored."}, status=status.HTTP_200_OK
+            )
         if event_type == "REGISTER":
             outcome = services.agent_registration_receive(registration=registration)
             message = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import threading
 import time
@@ -106,8 +107,8 @@ def main() -> int:
     os.environ["DATABASE_URL"] = url
     # Production mode (DEBUG=false: no query log kept); throwaway secrets for this process only.
     os.environ["DEBUG"] = "false"
-    os.environ.setdefault("SECRET_KEY", "bench-discovery-secret")
-    os.environ.setdefault("OPSCORE_API_KEY", "bench-discovery-key")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(48))
+    os.environ.setdefault("OPSCORE_API_KEY", secrets.token_urlsafe(32))
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opscore_project.settings")
 

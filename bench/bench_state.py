@@ -109,7 +109,9 @@ def main() -> int:
             before = settled_history_rows(database_url)
             h.say(f"state reports: {CONNECTIONS} connections, {DURATION}s, rotating over {AGENTS} agents")
             meter = h.CpuMeter([server.pid, *workers], database_url)
-            state = wrk(base, "state", api_key, DURATION, base_us + 10**9)
+            # Timestamps from now on: newer than every warm-up report (which advanced 1 µs per request, far slower
+            # than the clock), and never ahead of the server clock (OPSCORE_MAX_CLOCK_SKEW_SECONDS refuses those).
+            state = wrk(base, "state", api_key, DURATION, int(time.time() * 1e6))
             cpu = meter.stop(state["requests"])
             after = settled_history_rows(database_url)
             workers = h.descendants(server.pid)

@@ -256,6 +256,7 @@ def main() -> int:
             "WEB_WORKERS": str(args.web_workers),
             "LOG_LEVEL": "WARNING",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "OPSCORE_THROTTLE_WRITES": "",  # a load generator, not a client to protect against
         }
     )
     processes: list[subprocess.Popen] = []
@@ -298,7 +299,11 @@ def main() -> int:
                              stderr=subprocess.STDOUT)
         )  # fmt: skip
         http = requests.Session()
-        http.headers["Authorization"] = f"Bearer {api_key}"
+        operator_token = subprocess.run(
+            [PYTHON, "manage.py", "opscore_token", "create", "--scope", "operator", "--name", "bench"],
+            cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        http.headers["Authorization"] = f"Bearer {operator_token}"  # definitions and runs need the operator scope
         definition = json.loads((BASE_DIR / "workflows/samples/sample_workflow.json").read_text())
         assert http.post(f"{base_url}/v1/opscore/workflows", json=definition, timeout=10).status_code in (200, 201)
         workflow_ids = ["sample_workflow"]

@@ -20,9 +20,10 @@ from lifecycle.serializers import (
     StateReportAcceptedSerializer,
     StateReportRequestSerializer,
 )
+from opscore_project.authn.scopes import AGENT, OPERATOR
 from opscore_project.errors import NotFound, ValidationFailed
 from opscore_project.pagination import StandardPagination
-from opscore_project.schema import error_responses
+from opscore_project.schema import PAGE_PARAMETERS, error_responses, paginated_list_responses
 
 
 def _agent_or_404(agent_id: str):
@@ -46,6 +47,7 @@ def _optional_bool(request: Request, name: str) -> bool | None:
 class AgentStateApi(APIView):
     """``/v1/opscore/agent/{agentId}/state`` — the AgentKit SDK's state report, and the current state."""
 
+    required_scopes = {"GET": AGENT, "POST": AGENT}
     # The body is parsed by lifecycle.validation (a wrong content type is a 400 naming the header).
     parser_classes: list = []
 
@@ -76,6 +78,8 @@ class AgentStateApi(APIView):
 
 
 class AgentListApi(APIView):
+    required_scope = OPERATOR
+
     @extend_schema(
         operation_id="agents_list",
         summary="List agents",
@@ -86,10 +90,9 @@ class AgentListApi(APIView):
             OpenApiParameter("stale", OpenApiTypes.BOOL),
             OpenApiParameter("source", OpenApiTypes.STR, enum=AgentSource.values),
             OpenApiParameter("search", OpenApiTypes.STR, description="Substring of agent id or name."),
-            OpenApiParameter("page", OpenApiTypes.INT),
-            OpenApiParameter("page_size", OpenApiTypes.INT),
+            *PAGE_PARAMETERS,
         ],
-        responses={200: AgentSerializer(many=True), **error_responses(400, 401)},
+        responses=paginated_list_responses(AgentSerializer, 400, 401),
         tags=["agents"],
     )
     def get(self, request: Request) -> Response:
@@ -110,6 +113,8 @@ class AgentListApi(APIView):
 
 
 class AgentDetailApi(APIView):
+    required_scope = OPERATOR
+
     @extend_schema(
         operation_id="agents_get",
         summary="One agent with its 20 most recent state reports",
@@ -121,11 +126,13 @@ class AgentDetailApi(APIView):
 
 
 class AgentHistoryApi(APIView):
+    required_scope = OPERATOR
+
     @extend_schema(
         operation_id="agents_history",
         summary="An agent's state history, newest first (paginated)",
-        parameters=[OpenApiParameter("page", OpenApiTypes.INT), OpenApiParameter("page_size", OpenApiTypes.INT)],
-        responses={200: StateRecordSerializer(many=True), **error_responses(401, 404)},
+        parameters=PAGE_PARAMETERS,
+        responses=paginated_list_responses(StateRecordSerializer, 401),
         tags=["agents"],
     )
     def get(self, request: Request, agent_id: str) -> Response:

@@ -3,14 +3,15 @@
 Every agent reports every few seconds, so this is most of Ops-Core's traffic. The middleware below answers it
 without DRF's request machinery (content negotiation, renderer selection, authentication class loop) and
 without the session, CSRF, auth and message middleware that follow it — none of which applies to a
-Bearer-authenticated JSON POST. It runs after the request-id/logging and security middleware, and does the same
-authentication, validation and service call as ``AgentStateApi.post``, with the same answers. A request
-without an ``Authorization`` header takes the normal path (session auth for a logged-in operator, 401 otherwise).
+Bearer-authenticated JSON POST. It runs after the request-id/logging, security and NUL-guard middleware, and does
+the same authentication (failed-attempt throttle, ``agent`` scope, per-agent token binding), validation and service
+call as ``AgentStateApi.post``, with the same answers. A valid key costs no cache round trip here (see
+``opscore_project.authn.throttling``). A request without an ``Authorization`` header takes the normal path
+(session auth for a logged-in operator, 401 otherwise).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 
@@ -18,13 +19,9 @@ from django.http import HttpRequest, HttpResponse
 
 from lifecycle import services
 from lifecycle.validation import StateReport, parse_json_object, validate_state_report
-from opscore_project.authn.authentication import (
-    INVALID_KEY_MESSAGE,
-    WRONG_SCHEME_MESSAGE,
-    authenticate_bearer_key,
-    bearer_key_from_header,
-)
-from opscore_project.errors import WWW_AUTHENTICATE, ApiError, error_body
+from opscore_project.authn.plain import bearer_principal, json_response, scope_refusal
+from opscore_project.authn.scopes import AGENT
+from opscore_project.errors import ApiError, error_body
 from opscore_project.observability.context import bind_log_ids
 
 # Same segment rule as the URL pattern's <str:agent_id>: anything but a slash.
@@ -44,16 +41,6 @@ def accepted_body(agent_id: str) -> dict[str, str]:
     return {"status": "success", "message": "State update accepted.", "agentId": agent_id}
 
 
-def _json(status: int, body: dict) -> HttpResponse:
-    return HttpResponse(json.dumps(body, separators=(",", ":")), status=status, content_type="application/json")
-
-
-def _unauthorized(message: str) -> HttpResponse:
-    response = _json(401, error_body("authentication_failed", message))
-    response["WWW-Authenticate"] = WWW_AUTHENTICATE
-    return response
-
-
 class StateReportFastPathMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -68,13 +55,14 @@ class StateReportFastPathMiddleware:
     @staticmethod
     def state_report(request: HttpRequest, agent_id: str) -> HttpResponse:
         bind_log_ids(agent_id=agent_id)
-        key = bearer_key_from_header(request.META["HTTP_AUTHORIZATION"])
-        if key is None:
-            return _unauthorized(WRONG_SCHEME_MESSAGE)
-        if authenticate_bearer_key(key) is None:
-            return _unauthorized(INVALID_KEY_MESSAGE)
+        principal = bearer_principal(request.META, request.META["HTTP_AUTHORIZATION"])
+        if isinstance(principal, HttpResponse):
+            return principal
+        refusal = scope_refusal(principal, AGENT, agent_id=agent_id)
+        if refusal is not None:
+            return refusal
         try:
             report = state_report_accept(agent_id=agent_id, content_type=request.content_type or "", body=request.body)
         except ApiError as exc:
-            return _json(exc.status_code, error_body(exc.code, exc.message, exc.errors))
-        return _json(202, accepted_body(report.agent_id))
+            return json_response(exc.status_code, error_body(exc.code, exc.message, exc.errors))
+        return json_response(202, accepted_body(report.agent_id))

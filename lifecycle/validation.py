@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from django.conf import settings
 
 from lifecycle.models import AgentState
 from opscore_project.errors import ValidationFailed
@@ -65,6 +68,12 @@ def validate_state_report(path_agent_id: str, data: dict[str, Any]) -> StateRepo
         reported_at = parse_iso_timestamp(raw_timestamp)
         if reported_at is None:
             errors["timestamp"] = ["Not an ISO-8601 timestamp with a UTC offset (e.g. 2026-11-24T09:00:00+00:00)."]
+        elif reported_at.timestamp() > time.time() + settings.OPSCORE_MAX_CLOCK_SKEW_SECONDS:
+            # The newest timestamp wins: a report from the future would hide every real one until then.
+            errors["timestamp"] = [
+                f"More than {settings.OPSCORE_MAX_CLOCK_SKEW_SECONDS}s ahead of Ops-Core's clock; check the agent's "
+                "clock (OPSCORE_MAX_CLOCK_SKEW_SECONDS)."
+            ]
 
     details = data.get("details")
     if details is None:

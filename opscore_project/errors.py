@@ -11,6 +11,7 @@ Every error answer looks like::
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -125,7 +126,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
             headers["WWW-Authenticate"] = WWW_AUTHENTICATE
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(int(exc.wait))
+            headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return Response(error_body(code, str(message)), status=status_code, headers=headers)
     # Anything else is a bug: log it with the traceback (the JSON formatter adds the request id) and answer

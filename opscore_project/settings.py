@@ -14,13 +14,16 @@ from opscore_project.lib.env import (
     env_int,
     env_list,
     env_str,
+    weak_secrets,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("OPSCORE_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-TESTING = "pytest" in sys.modules or env_bool("OPSCORE_TESTING", False)
+# True only inside the test runner (pytest imported). Test subprocesses (Celery workers) get their secrets passed
+# explicitly by opscore_project.testing; nothing in the environment can switch this on.
+TESTING = "pytest" in sys.modules
 _DEV_MODE = DEBUG or TESTING
 
 # --- secrets: required outside DEBUG/tests -------------------------------------------------------------------
@@ -29,6 +32,8 @@ SECRET_KEY = env_str("SECRET_KEY") or (_INSECURE_DEV_SECRET if _DEV_MODE else ""
 OPSCORE_API_KEY = env_str("OPSCORE_API_KEY") or ("dev-api-key" if _DEV_MODE else "")
 # Unset means the registration webhook refuses every call (503) rather than accept unsigned ones.
 OPSCORE_WEBHOOK_SECRET = env_str("OPSCORE_WEBHOOK_SECRET")
+# Signs completion callbacks; falls back to OPSCORE_WEBHOOK_SECRET. Unset both: callbacks go unsigned.
+OPSCORE_CALLBACK_SECRET = env_str("OPSCORE_CALLBACK_SECRET")
 
 _missing = [name for name, value in (("SECRET_KEY", SECRET_KEY), ("OPSCORE_API_KEY", OPSCORE_API_KEY)) if not value]
 if _missing:
@@ -37,9 +42,47 @@ if _missing:
         + ", ".join(_missing)
         + ". Set them in the environment (see .env.example), or set DEBUG=true for local development."
     )
+if not _DEV_MODE:
+    _weak = weak_secrets(
+        {
+            "SECRET_KEY": SECRET_KEY,
+            "OPSCORE_API_KEY": OPSCORE_API_KEY,
+            "OPSCORE_WEBHOOK_SECRET": OPSCORE_WEBHOOK_SECRET,
+            "OPSCORE_CALLBACK_SECRET": OPSCORE_CALLBACK_SECRET,
+        }
+    )
+    if _weak:
+        raise ConfigurationError(
+            "Refusing to start with DEBUG=false: "
+            + "; ".join(_weak)
+            + ". Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --- HTTPS (docs/security.md, production checklist) ---------------------------------------------------------
+# OPSCORE_BEHIND_TLS=true when clients reach Ops-Core over https (directly or through a TLS-terminating proxy):
+# secure cookies, HSTS and the https redirect. The proxy header is trusted only when named explicitly.
+OPSCORE_BEHIND_TLS = env_bool("OPSCORE_BEHIND_TLS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = OPSCORE_BEHIND_TLS
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", OPSCORE_BEHIND_TLS)
+# /health stays reachable over plain http for load balancers and container health checks.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if OPSCORE_BEHIND_TLS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", OPSCORE_BEHIND_TLS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", OPSCORE_BEHIND_TLS)
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")  # e.g. "HTTP_X_FORWARDED_PROTO,https"
+if _proxy_ssl_header:
+    _header, _, _value = _proxy_ssl_header.partition(",")
+    if not _header.strip() or not _value.strip():
+        raise ConfigurationError(
+            f"SECURE_PROXY_SSL_HEADER={_proxy_ssl_header!r}: use 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https"
+        )
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip())
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- apps ----------------------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -65,6 +108,8 @@ MIDDLEWARE = [
     "opscore_project.observability.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # 400 naming the field for NUL characters anywhere in API input (Postgres cannot store them).
+    "opscore_project.inputguard.NulCharacterGuardMiddleware",
     # Answers Bearer state reports (the hot path) before the session/CSRF/auth middleware and DRF; see the module.
     "lifecycle.fastpath.StateReportFastPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -158,10 +203,16 @@ AGENTKIT_READ_TIMEOUT = env_float("AGENTKIT_READ_TIMEOUT", 10.0, minimum=0.1)
 AGENTKIT_DISPATCH_MAX_RETRIES = env_int("AGENTKIT_DISPATCH_MAX_RETRIES", 3, minimum=0)
 AGENTKIT_DISPATCH_BACKOFF_SECONDS = env_float("AGENTKIT_DISPATCH_BACKOFF_SECONDS", 1.0, minimum=0.0)
 OPSCORE_WEBHOOK_TOLERANCE_SECONDS = env_int("OPSCORE_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# A webhook signature seen within this many seconds is a replay (no-op, logged). Must cover the tolerance both
+# ways (a timestamp may be up to the tolerance in the future or the past).
+OPSCORE_WEBHOOK_REPLAY_WINDOW_SECONDS = 2 * OPSCORE_WEBHOOK_TOLERANCE_SECONDS
 
 # --- Ops-Core behaviour --------------------------------------------------------------------------------------
 OPSCORE_AGENT_STALE_SECONDS = env_int("OPSCORE_AGENT_STALE_SECONDS", 600, minimum=1)
 OPSCORE_TOKEN_CACHE_SECONDS = env_float("OPSCORE_TOKEN_CACHE_SECONDS", 5.0, minimum=0.0)
+# A state report timestamped further ahead of the server clock is refused (400 naming `timestamp`): the newest
+# timestamp wins, so one report from the future would freeze the agent's state until that time.
+OPSCORE_MAX_CLOCK_SKEW_SECONDS = env_int("OPSCORE_MAX_CLOCK_SKEW_SECONDS", 300, minimum=0)
 OPSCORE_BENCHMARK_ENDPOINTS = env_bool("OPSCORE_BENCHMARK_ENDPOINTS", False)
 
 # --- workflows -----------------------------------------------------------------------------------------------
@@ -183,11 +234,34 @@ OPSCORE_ENGINE_MIN_STEP_SECONDS = env_float("OPSCORE_ENGINE_MIN_STEP_SECONDS", 0
 OPSCORE_RELAY_THREADS = env_int("OPSCORE_RELAY_THREADS", 16, minimum=1)
 # A claimed dispatch not recorded within this time (its relay died) is sent again; above the /run timeouts.
 OPSCORE_DISPATCH_LEASE_SECONDS = env_float("OPSCORE_DISPATCH_LEASE_SECONDS", 30.0, minimum=1.0)
-# Signs completion callbacks; falls back to OPSCORE_WEBHOOK_SECRET. Unset both: callbacks go unsigned.
-OPSCORE_CALLBACK_SECRET = env_str("OPSCORE_CALLBACK_SECRET")
 OPSCORE_CALLBACK_MAX_ATTEMPTS = env_int("OPSCORE_CALLBACK_MAX_ATTEMPTS", 5, minimum=1)
 OPSCORE_CALLBACK_BACKOFF_SECONDS = env_float("OPSCORE_CALLBACK_BACKOFF_SECONDS", 2.0, minimum=0.0)
 OPSCORE_CALLBACK_TIMEOUT_SECONDS = env_float("OPSCORE_CALLBACK_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+# Callback safety (workflows/callback_safety.py): https only unless http is allowed; hosts resolving to private,
+# loopback, link-local or metadata addresses are refused unless listed here (host names or CIDR ranges).
+OPSCORE_CALLBACK_ALLOW_HTTP = env_bool("OPSCORE_CALLBACK_ALLOW_HTTP", False)
+OPSCORE_CALLBACK_ALLOWED_HOSTS = env_list("OPSCORE_CALLBACK_ALLOWED_HOSTS", [])
+OPSCORE_CALLBACK_MAX_RESPONSE_BYTES = env_int("OPSCORE_CALLBACK_MAX_RESPONSE_BYTES", 65_536, minimum=0)
+
+# --- throttling (opscore_project/authn/throttling.py) ----------------------------------------------------------
+# Failed authentications per client address, then 429 with Retry-After. Writes (POST/PUT/PATCH/DELETE through
+# DRF) per API key or user. DRF rate syntax: "<n>/<second|minute|hour|day>"; empty disables that limit.
+OPSCORE_THROTTLE_FAILED_AUTH = env_str("OPSCORE_THROTTLE_FAILED_AUTH", "30/minute")
+OPSCORE_THROTTLE_WRITES = env_str("OPSCORE_THROTTLE_WRITES", "1200/minute")
+# Throttle counters and seen webhook signatures live in the default cache (Redis in normal mode), under this
+# namespace (tests give each test its own).
+OPSCORE_CACHE_NAMESPACE = "opscore"
+if REDIS_URL.startswith("filesystem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "opscore",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 
 # --- DRF and OpenAPI -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -195,7 +269,13 @@ REST_FRAMEWORK = {
         "opscore_project.authn.authentication.BearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every view declares the scope it needs (opscore_project.authn.permissions); a view that declares none is
+    # refused to everyone, so a new endpoint cannot be open by accident.
+    "DEFAULT_PERMISSION_CLASSES": ["opscore_project.authn.permissions.ScopePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["opscore_project.authn.throttling.WriteRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"writes": OPSCORE_THROTTLE_WRITES or None},
+    # Behind N reverse proxies that append X-Forwarded-For, the client address is the one the outermost saw.
+    "NUM_PROXIES": env_int("OPSCORE_NUM_PROXIES", 0, minimum=0) or None,
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -211,7 +291,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Ops-Core API",
     "DESCRIPTION": (
         "Operations backbone for AgentKit agents: agent lifecycle and state, workflow definitions and sessions. "
-        "Authenticate with `Authorization: Bearer <OPSCORE_API_KEY or a personal API token>`."
+        "Authenticate with `Authorization: Bearer <key>`: the shared `OPSCORE_API_KEY` (scope `agent`) or an API "
+        "token with its scopes (`agent`, `operator`, `metrics`, `admin`). Each operation names the scope it needs; "
+        "a request outside its scope answers 403 naming it. See docs/security.md."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -220,6 +302,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # The schema and docs are public: a stray or stale Bearer header must not turn them into a 401.
+    "SERVE_AUTHENTICATION": [],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "opscore_project.schema.document_common_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "SessionStatusEnum": "workflows.models.SessionStatus",
         "TaskRunStatusEnum": "workflows.models.TaskRunStatus",
@@ -228,7 +316,10 @@ SPECTACULAR_SETTINGS = {
 
 # --- auth, i18n, static --------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
 LANGUAGE_CODE = "en-us"

@@ -69,11 +69,16 @@ def running_celery_worker(
 
     with app.connection_for_write() as conn:
         app.control.purge(connection=conn)
+    from django.conf import settings
+
     env = dict(os.environ)
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "opscore_project.settings",
-            "OPSCORE_TESTING": "true",
+            # Development mode, so the worker accepts this test run's development secrets (passed explicitly).
+            "DEBUG": "true",
+            "SECRET_KEY": settings.SECRET_KEY,
+            "OPSCORE_API_KEY": settings.OPSCORE_API_KEY,
             "DATABASE_URL": current_database_url(),
             "PYTHONUNBUFFERED": "1",
         }

@@ -15,10 +15,11 @@ from rest_framework.views import APIView
 
 from lifecycle.models import Agent
 from lifecycle.selectors import agent_get
+from opscore_project.authn.scopes import AGENT, OPERATOR
 from opscore_project.errors import NotFound, ValidationFailed
 from opscore_project.lib.timeparse import parse_iso_timestamp
 from opscore_project.pagination import StandardPagination
-from opscore_project.schema import error_responses
+from opscore_project.schema import PAGE_PARAMETERS, error_responses, paginated_list_responses
 from workflows import selectors, services
 from workflows.models import DefinitionSource, SessionStatus
 from workflows.serializers import (
@@ -39,7 +40,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     required=False,
     description="The same key returns the same session.",
 )
-PAGE_PARAMS = [OpenApiParameter("page", OpenApiTypes.INT), OpenApiParameter("page_size", OpenApiTypes.INT)]
+PAGE_PARAMS = PAGE_PARAMETERS
 
 
 def _paginated(request: Request, view: APIView, queryset, to_dict) -> Response:
@@ -63,11 +64,13 @@ def _agent_or_404(agent_id: str) -> Agent:
 
 
 class WorkflowListApi(APIView):
+    required_scope = OPERATOR
+
     @extend_schema(
         operation_id="workflows_list",
         summary="List workflow definitions (latest version of each id)",
         parameters=PAGE_PARAMS,
-        responses={200: DefinitionResponseSerializer(many=True), **error_responses(401)},
+        responses=paginated_list_responses(DefinitionResponseSerializer, 401),
         tags=["workflows"],
     )
     def get(self, request: Request) -> Response:
@@ -94,6 +97,8 @@ class WorkflowListApi(APIView):
 
 
 class WorkflowDetailApi(APIView):
+    required_scope = OPERATOR
+
     @extend_schema(
         operation_id="workflows_get",
         summary="One workflow definition (latest version unless ?version=)",
@@ -109,11 +114,13 @@ class WorkflowDetailApi(APIView):
 
 
 class WorkflowVersionsApi(APIView):
+    required_scope = OPERATOR
+
     @extend_schema(
         operation_id="workflows_versions",
         summary="Every version of a workflow definition, newest first",
         parameters=PAGE_PARAMS,
-        responses={200: DefinitionResponseSerializer(many=True), **error_responses(401, 404)},
+        responses=paginated_list_responses(DefinitionResponseSerializer, 401),
         tags=["workflows"],
     )
     def get(self, request: Request, workflow_id: str) -> Response:
@@ -124,6 +131,8 @@ class WorkflowVersionsApi(APIView):
 
 
 class WorkflowRunApi(APIView):
+    required_scope = OPERATOR
+
     @extend_schema(
         operation_id="workflows_run",
         summary="Run a workflow (tasks routed by capability unless agentId is given)",
@@ -164,6 +173,8 @@ def _inline_default_id(raw: Any) -> str:
 
 class AgentWorkflowApi(APIView):
     """``POST /v1/opscore/agent/{agentId}/workflow`` — contract section 5, exactly."""
+
+    required_scope = AGENT
 
     @extend_schema(
         operation_id="agent_workflow_trigger",
@@ -219,6 +230,8 @@ class AgentWorkflowApi(APIView):
 
 
 class SessionListApi(APIView):
+    required_scope = OPERATOR
+
     @extend_schema(
         operation_id="sessions_list",
         summary="List workflow sessions, newest first",
@@ -230,7 +243,7 @@ class SessionListApi(APIView):
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="Created before (ISO-8601)."),
             *PAGE_PARAMS,
         ],
-        responses={200: SessionSummarySerializer(many=True), **error_responses(400, 401)},
+        responses=paginated_list_responses(SessionSummarySerializer, 400, 401),
         tags=["sessions"],
     )
     def get(self, request: Request) -> Response:
@@ -259,6 +272,9 @@ def _session_or_404(session_id: str):
 
 
 class SessionDetailApi(APIView):
+    # Agents (and the AgentKit SDK) follow a session they started by its id (contract section 5).
+    required_scope = AGENT
+
     @extend_schema(
         operation_id="sessions_get",
         summary="One session with its task runs (the timeline)",
@@ -270,6 +286,8 @@ class SessionDetailApi(APIView):
 
 
 class SessionCancelApi(APIView):
+    required_scope = OPERATOR
+
     @extend_schema(
         operation_id="sessions_cancel",
         summary="Cancel a session (no further dispatch; running tasks cancelled, agents freed)",
@@ -284,6 +302,8 @@ class SessionCancelApi(APIView):
 
 
 class SessionRetryApi(APIView):
+    required_scope = OPERATOR
+
     @extend_schema(
         operation_id="sessions_retry",
         summary="Re-run a failed session from its failed step(s), keeping completed steps",

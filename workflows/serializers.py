@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from workflows.callback_safety import UnsafeCallbackUrl, check_callback_url
 from workflows.models import SessionStatus, TaskRunStatus
+
+
+def safe_callback_url(value: str) -> None:
+    """Refuse at trigger time what delivery would refuse (workflows/callback_safety.py); checked again then."""
+    if value:
+        try:
+            check_callback_url(value)
+        except UnsafeCallbackUrl as exc:
+            raise serializers.ValidationError(f"Callback URL refused: {exc}.") from exc
+
+
+CALLBACK_HELP = "https URL POSTed when the session ends; must resolve to a public address (docs/security.md)."
 
 
 class TaskSerializer(serializers.Serializer):
@@ -48,7 +61,14 @@ class AgentTriggerRequestSerializer(serializers.Serializer):
     workflowDefinitionId = serializers.CharField(required=False)
     workflowDefinition = serializers.JSONField(required=False, help_text="An inline definition (stored too).")
     initialPayload = serializers.DictField(required=False, default=dict)
-    callbackUrl = serializers.URLField(required=False, allow_blank=True, default="")
+    callbackUrl = serializers.URLField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2048,
+        validators=[safe_callback_url],
+        help_text=CALLBACK_HELP,
+    )
 
 
 class AgentTriggerResponseSerializer(serializers.Serializer):
@@ -61,7 +81,14 @@ class RunRequestSerializer(serializers.Serializer):
     initialPayload = serializers.DictField(required=False, default=dict)
     agentId = serializers.CharField(required=False, allow_blank=True, default="")
     version = serializers.CharField(required=False, allow_blank=True, default="")
-    callbackUrl = serializers.URLField(required=False, allow_blank=True, default="")
+    callbackUrl = serializers.URLField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2048,
+        validators=[safe_callback_url],
+        help_text=CALLBACK_HELP,
+    )
 
 
 class RunResponseSerializer(AgentTriggerResponseSerializer):

@@ -175,7 +175,7 @@ def test_the_same_registration_twice_changes_nothing():
     assert post(body).status_code == 200
     before = Agent.objects.values().get(agent_id="agent-1")
     events = OperationEvent.objects.count()
-    response = post(body)  # a replay within the window is harmless: idempotent
+    response = post(body, timestamp=str(int(time.time()) - 1))  # sent again (new signature): idempotent
     assert response.status_code == 200
     assert response.json()["message"] == "Agent already registered; nothing changed."
     assert Agent.objects.values().get(agent_id="agent-1") == before
@@ -198,14 +198,14 @@ def test_deregister_marks_the_agent_deregistered_and_keeps_it():
     agent = Agent.objects.get(agent_id="agent-1")
     assert agent.deregistered_at is not None
     assert OperationEvent.objects.filter(agent_id="agent-1", event_type="agent.deregistered").count() == 1
-    again = post(body_of("DEREGISTER"))
+    again = post(body_of("DEREGISTER"), timestamp=str(int(time.time()) - 1))
     assert again.status_code == 200
     assert "nothing changed" in again.json()["message"]
 
 
 def test_registering_again_after_deregistration_reregisters():
-    post(body_of())
-    post(body_of("DEREGISTER"))
+    post(body_of(), timestamp=str(int(time.time()) - 2))
+    post(body_of("DEREGISTER"), timestamp=str(int(time.time()) - 1))
     post(body_of())
     assert Agent.objects.get(agent_id="agent-1").deregistered_at is None
 
@@ -235,3 +235,18 @@ def test_it_is_documented_in_the_openapi_schema(client):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert "/v1/opscore/internal/agent/notify" in response.json()["paths"]
+
+
+def test_a_replayed_deregistration_is_ignored_and_logged(caplog):
+    """A captured DEREGISTER sent again within the window must not undo a later registration."""
+    deregister, sent_at = body_of("DEREGISTER"), str(int(time.time()) - 2)
+    post(body_of(), timestamp=str(int(time.time()) - 3))
+    assert post(deregister, timestamp=sent_at).json()["message"] == "Agent deregistered."
+    post(body_of(version="2.0"), timestamp=str(int(time.time()) - 1))  # registered again
+    assert Agent.objects.get(agent_id="agent-1").deregistered_at is None
+    with caplog.at_level("WARNING", logger="agentkit_bridge.apis"):
+        replay = post(deregister, timestamp=sent_at)  # the exact captured request
+    assert replay.status_code == 200
+    assert replay.json()["message"] == "Replay of an earlier delivery; ignored."
+    assert Agent.objects.get(agent_id="agent-1").deregistered_at is None
+    assert any("replayed AgentKit webhook" in record.getMessage() for record in caplog.records)

@@ -24,12 +24,12 @@ def test_the_shared_api_key_is_accepted(api_key):
 
 
 def test_a_user_token_is_accepted(operator):
-    _, raw = api_token_create(user=operator, name="ci")
+    _, raw = api_token_create(user=operator, name="ci", scopes=["agent"])
     assert post_with_header(f"Bearer {raw}").status_code == 202
 
 
 def test_a_revoked_token_is_refused(operator):
-    token, raw = api_token_create(user=operator, name="ci")
+    token, raw = api_token_create(user=operator, name="ci", scopes=["agent"])
     assert post_with_header(f"Bearer {raw}").status_code == 202
     api_token_revoke(token_ids=[token.id])
     token_cache.clear()  # what the admin action does in the revoking process
@@ -39,7 +39,7 @@ def test_a_revoked_token_is_refused(operator):
 
 
 def test_a_token_of_a_deactivated_user_is_refused(operator):
-    _, raw = api_token_create(user=operator, name="ci")
+    _, raw = api_token_create(user=operator, name="ci", scopes=["agent"])
     operator.is_active = False
     operator.save()
     assert post_with_header(f"Bearer {raw}").status_code == 401
@@ -69,7 +69,7 @@ def test_a_logged_in_operator_can_use_the_browsable_api(staff_client):
 
 
 def test_token_revocation_is_idempotent(operator):
-    token, _ = api_token_create(user=operator, name="ci")
+    token, _ = api_token_create(user=operator, name="ci", scopes=["agent"])
     assert api_token_revoke(token_ids=[token.id]) == 1
     assert api_token_revoke(token_ids=[token.id]) == 0
     token.refresh_from_db()

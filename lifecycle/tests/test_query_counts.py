@@ -60,24 +60,26 @@ def assert_constant_queries(client, url: str, maximum: int, *, grow) -> None:
     assert many <= maximum, f"{url}: {many} queries (at most {maximum} expected)"
 
 
-def test_agent_list_queries_do_not_grow_with_agents(api_client, django_assert_max_num_queries):
+def test_agent_list_queries_do_not_grow_with_agents(operator_api_client, django_assert_max_num_queries):
     make_agents(3)
-    assert_constant_queries(api_client, "/v1/opscore/agents?page_size=100", 2, grow=lambda: make_agents(60, start=3))
+    assert_constant_queries(
+        operator_api_client, "/v1/opscore/agents?page_size=100", 2, grow=lambda: make_agents(60, start=3)
+    )
     with django_assert_max_num_queries(2):
-        assert len(api_client.get("/v1/opscore/agents?page_size=100").json()["results"]) == 63
+        assert len(operator_api_client.get("/v1/opscore/agents?page_size=100").json()["results"]) == 63
 
 
-def test_filtered_agent_list_queries_are_constant(api_client):
+def test_filtered_agent_list_queries_are_constant(operator_api_client):
     make_agents(3)
     url = "/v1/opscore/agents?state=idle&capability=summarise&registered=true&stale=false&search=agent"
-    assert_constant_queries(api_client, url, 2, grow=lambda: make_agents(40, start=3))
+    assert_constant_queries(operator_api_client, url, 2, grow=lambda: make_agents(40, start=3))
 
 
-def test_agent_detail_queries_do_not_grow_with_history(api_client, django_assert_num_queries):
+def test_agent_detail_queries_do_not_grow_with_history(operator_api_client, django_assert_num_queries):
     (agent,) = make_agents(1, history_each=2)
     url = f"/v1/opscore/agents/{agent.agent_id}"
     assert_constant_queries(
-        api_client,
+        operator_api_client,
         url,
         2,
         grow=lambda: AgentStateRecord.objects.bulk_create(
@@ -86,14 +88,14 @@ def test_agent_detail_queries_do_not_grow_with_history(api_client, django_assert
         ),
     )
     with django_assert_num_queries(2):  # the agent, its 20 newest reports
-        assert len(api_client.get(url).json()["recentHistory"]) == 20
+        assert len(operator_api_client.get(url).json()["recentHistory"]) == 20
 
 
-def test_agent_history_queries_do_not_grow_with_rows(api_client, django_assert_num_queries):
+def test_agent_history_queries_do_not_grow_with_rows(operator_api_client, django_assert_num_queries):
     (agent,) = make_agents(1, history_each=2)
     url = f"/v1/opscore/agents/{agent.agent_id}/history?page_size=200"
     assert_constant_queries(
-        api_client,
+        operator_api_client,
         url,
         3,
         grow=lambda: AgentStateRecord.objects.bulk_create(
@@ -102,7 +104,7 @@ def test_agent_history_queries_do_not_grow_with_rows(api_client, django_assert_n
         ),
     )
     with django_assert_num_queries(3):  # the agent, the count, the page
-        assert api_client.get(url).json()["count"] == 121
+        assert operator_api_client.get(url).json()["count"] == 121
 
 
 def test_current_state_is_one_query(api_client, django_assert_num_queries):

@@ -168,3 +168,28 @@ def test_get_state_of_an_agent_without_state_is_a_404(api_client):
         response = api_client.get(f"/v1/opscore/agent/{agent_id}/state")
         assert response.status_code == 404
         assert response.json()["code"] == "not_found"
+
+
+def test_a_report_from_the_future_is_refused_naming_the_timestamp(post_state):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ahead = (timezone.now() + timedelta(hours=1)).isoformat()
+    response = post_state("agent-1", timestamp=ahead)
+    assert response.status_code == 400
+    assert "timestamp" in response.json()["errors"]
+    assert not AgentStateRecord.objects.exists() and not Agent.objects.exists()
+    # the agent's real reports keep working afterwards
+    assert post_state("agent-1", timestamp=timezone.now().isoformat()).status_code == 202
+
+
+def test_a_small_clock_skew_is_tolerated_and_the_limit_is_a_setting(post_state, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    assert post_state("agent-1", timestamp=(timezone.now() + timedelta(seconds=60)).isoformat()).status_code == 202
+    settings.OPSCORE_MAX_CLOCK_SKEW_SECONDS = 10
+    response = post_state("agent-1", timestamp=(timezone.now() + timedelta(seconds=60)).isoformat())
+    assert response.status_code == 400 and "timestamp" in response.json()["errors"]

@@ -64,3 +64,38 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw.strip() == "":
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# Values published in this repository (examples, old compose fallbacks, development defaults): anyone can read
+# them, so they are no secret. A value containing one of the markers is refused as well.
+KNOWN_EXAMPLE_SECRETS = frozenset(
+    {
+        "dev-api-key",
+        "insecure-dev-only-secret-key-change-me",
+        "compose-dev-secret-key-change-me",
+        "compose-dev-api-key",
+        "compose-dev-webhook-secret",
+        "change-me-to-a-long-random-string",
+        "change-me-agents-use-this-key",
+        "change-me-shared-with-agentkit",
+    }
+)
+_EXAMPLE_MARKERS = ("change-me", "changeme", "example", "insecure")
+MIN_SECRET_LENGTH = 32
+
+
+def weak_secrets(values: dict[str, str]) -> list[str]:
+    """Describe each set secret that is a published example value or shorter than ``MIN_SECRET_LENGTH``.
+
+    Empty values are skipped: whether a secret is required is decided by the caller.
+    """
+    problems = []
+    for name, value in values.items():
+        if not value:
+            continue
+        lowered = value.lower()
+        if value in KNOWN_EXAMPLE_SECRETS or any(marker in lowered for marker in _EXAMPLE_MARKERS):
+            problems.append(f"{name} is a published example value")
+        elif len(value) < MIN_SECRET_LENGTH:
+            problems.append(f"{name} is shorter than {MIN_SECRET_LENGTH} characters")
+    return problems

@@ -8,13 +8,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from opscore_project.authn.scopes import OPERATOR
 from opscore_project.errors import ValidationFailed
 from opscore_project.lib.timeparse import parse_iso_timestamp
 from opscore_project.observability import selectors
 from opscore_project.observability.models import EventLevel
 from opscore_project.observability.serializers import EventSerializer
 from opscore_project.pagination import StandardPagination
-from opscore_project.schema import error_responses
+from opscore_project.schema import PAGE_PARAMETERS, paginated_list_responses
 
 
 def parse_event_filters(params, *, assume_utc: bool = False) -> selectors.EventFilters:
@@ -57,6 +58,8 @@ def parse_event_filters(params, *, assume_utc: bool = False) -> selectors.EventF
 
 
 class EventListApi(APIView):
+    required_scope = OPERATOR
+
     @extend_schema(
         operation_id="events_list",
         summary="Operation log events (newest first; with `after`, newer than that id, oldest first)",
@@ -69,10 +72,9 @@ class EventListApi(APIView):
             OpenApiParameter("until", OpenApiTypes.DATETIME),
             OpenApiParameter("q", OpenApiTypes.STR, description="Free text over message, type and ids."),
             OpenApiParameter("after", OpenApiTypes.INT, description="Follow: events with a larger id."),
-            OpenApiParameter("page", OpenApiTypes.INT),
-            OpenApiParameter("page_size", OpenApiTypes.INT),
+            *PAGE_PARAMETERS,
         ],
-        responses={200: EventSerializer(many=True), **error_responses(400, 401)},
+        responses=paginated_list_responses(EventSerializer, 400, 401),
         tags=["operations"],
     )
     def get(self, request: Request) -> Response:

@@ -23,6 +23,8 @@ _RESERVED = frozenset(
 
 _SECRET_KEY_RE = re.compile(r"(authorization|api[_-]?key|token|secret|password|passwd|cookie|signature)", re.I)
 _SECRET_VALUE_RES = (
+    # Ops-Core API tokens (``ock_…``) wherever they appear, with or without a scheme or key name
+    (re.compile(r"\bock_[A-Za-z0-9_\-]{8,}"), "ock_[REDACTED]"),
     # "Bearer abc…" / "Token abc…" anywhere in a message
     (re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=\-]{4,}"), r"\1 [REDACTED]"),
     # key=value / "key": "value" pairs whose key looks secret
@@ -36,14 +38,19 @@ _SECRET_VALUE_RES = (
 )
 REDACTED = "[REDACTED]"
 # One cheap scan decides whether the substitutions above are needed at all (most lines have no secret).
-_SECRET_HINT_RE = re.compile(r"(?i)bearer|token|basic|authorization|api[_-]?key|secret|password|signature")
+_SECRET_HINT_RE = re.compile(r"(?i)bearer|token|basic|authorization|api[_-]?key|secret|password|signature|ock_")
 
 
 def _known_secrets() -> list[str]:
     try:
         from django.conf import settings
 
-        values = [settings.OPSCORE_API_KEY, settings.SECRET_KEY, getattr(settings, "OPSCORE_WEBHOOK_SECRET", "")]
+        values = [
+            settings.OPSCORE_API_KEY,
+            settings.SECRET_KEY,
+            getattr(settings, "OPSCORE_WEBHOOK_SECRET", ""),
+            getattr(settings, "OPSCORE_CALLBACK_SECRET", ""),
+        ]
     except Exception:  # noqa: BLE001 - logging must work before/without settings
         return []
     return [value for value in values if value and len(value) >= 6]

@@ -19,7 +19,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from opscore_project.authn.authentication import authenticate_bearer_key, bearer_key_from_header
+from opscore_project.authn.authentication import missing_scope_message
+from opscore_project.authn.plain import bearer_principal, forbidden, scope_refusal
+from opscore_project.authn.scopes import METRICS, scopes_for_user
 from opscore_project.errors import WWW_AUTHENTICATE, json_error
 from opscore_project.observability.models import MetricCounter
 from opscore_project.observability.oplog import TASK_DURATION_BUCKETS
@@ -154,26 +156,33 @@ class OpsCoreCollector(Collector):
         yield histogram
 
 
-def _authorised(request: HttpRequest) -> bool:
+def _refusal(request: HttpRequest) -> HttpResponse | None:
+    """None when the caller may scrape: the ``metrics`` scope (Bearer token, or a staff session)."""
     if settings.OPSCORE_METRICS_PUBLIC:
-        return True
+        return None
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if header:
+        principal = bearer_principal(request.META, header)
+        if isinstance(principal, HttpResponse):
+            return principal
+        return scope_refusal(principal, METRICS)
     user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated and user.is_staff:
-        return True
-    key = bearer_key_from_header(request.headers.get("Authorization", ""))
-    return key is not None and authenticate_bearer_key(key) is not None
+    if user is not None and user.is_authenticated:
+        return None if METRICS in scopes_for_user(user) else forbidden(missing_scope_message(METRICS))
+    response = json_error("not_authenticated", "Authentication credentials were not provided.", 401)
+    response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Prometheus scrape endpoint. Bearer API key or a staff session, unless OPSCORE_METRICS_PUBLIC=true."""
+    """Prometheus scrape endpoint: the ``metrics`` scope (token or staff session), or OPSCORE_METRICS_PUBLIC=true."""
     if request.method not in ("GET", "HEAD"):
         response = json_error("method_not_allowed", f"Method {request.method} not allowed; allowed: GET.", 405)
         response["Allow"] = "GET, HEAD"
         return response
-    if not _authorised(request):
-        response = json_error("not_authenticated", "Authentication credentials were not provided.", 401)
-        response["WWW-Authenticate"] = WWW_AUTHENTICATE
-        return response
+    refusal = _refusal(request)
+    if refusal is not None:
+        return refusal
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OpsCoreCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

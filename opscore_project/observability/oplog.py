@@ -9,7 +9,7 @@ from django.db import transaction
 
 from opscore_project.observability import events
 from opscore_project.observability.context import get_request_id
-from opscore_project.observability.logs import redact_value
+from opscore_project.observability.logs import redact_text, redact_value
 from opscore_project.observability.models import OperationEvent
 
 logger = logging.getLogger("opscore.operations")
@@ -34,7 +34,7 @@ def operation_event(
         agent_id=str(agent_id or ""),
         session_id=str(session_id or ""),
         task_id=str(task_id or ""),
-        message=message,
+        message=redact_text(message),  # the stored message is read back by /events and the dashboard
         context=redact_value(dict(context or {})),
         request_id=get_request_id(),
     )
@@ -54,7 +54,8 @@ def log_operation(
 
     Writes one ``OperationEvent`` (with the current request id) and one JSON log line carrying the same ids, and
     counts it for ``/metrics`` once the surrounding transaction commits. Call it inside the transaction of the
-    transition it describes, so the event exists iff the change does. Secret-looking context keys are redacted.
+    transition it describes, so the event exists iff the change does. Secrets in the message and secret-looking
+    context keys are redacted.
 
     Context keys the dashboard and metrics understand: ``workflow_id``, ``duration_ms`` (task/session
     completions), ``error``, ``attempt``, ``outcome`` (``sync.run``: ``ok``/``failed``), ``from``/``to`` (states).
@@ -63,7 +64,7 @@ def log_operation(
         operation, context, level=level, message=message, agent_id=agent_id, session_id=session_id, task_id=task_id
     )
     event.save(force_insert=True)
-    level, context = event.level, event.context
+    level, context, message = event.level, event.context, event.message
     extra: dict[str, Any] = {"event_type": operation, "event_id": event.pk}
     for key, value in (("agent_id", agent_id), ("session_id", session_id), ("task_id", task_id)):
         if value:

@@ -46,15 +46,30 @@ def test_the_agent_page_shows_its_history_inline(staff_client, agent_with_histor
     assert b"State history" in response.content
 
 
-def test_the_admin_creates_a_token_and_shows_the_key_once(staff_client, operator):
-    response = staff_client.post("/admin/authn/apitoken/add/", {"user": operator.pk, "name": "ci"}, follow=True)
+def test_the_admin_creates_a_scoped_token_and_shows_the_key_once(staff_client, operator):
+    form = {"user": operator.pk, "name": "ci", "scopes": ["operator", "metrics"]}
+    response = staff_client.post("/admin/authn/apitoken/add/", form, follow=True)
     assert response.status_code == 200
     token = ApiToken.objects.get()
+    assert token.scope_list == ["operator", "metrics"]
     shown = [str(m) for m in response.context["messages"]]
-    assert any(token.prefix in message for message in shown)
+    (message,) = [m for m in shown if "copy it now" in m]
+    raw = message.split(": ", 1)[1].split(" ", 1)[0]
+    assert staff_client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
 
 
 def test_anonymous_users_are_sent_to_the_login(client):
     response = client.get("/admin/lifecycle/agent/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("password", ["12345678901234", "password1234", "short-9"])
+def test_admin_passwords_follow_djangos_validators(staff_client, password):
+    from django.contrib.auth import get_user_model
+
+    form = {"username": "newbie", "password1": password, "password2": password, "usable_password": "true"}
+    response = staff_client.post("/admin/auth/user/add/", form)
+    assert response.status_code == 200  # the form again, with the validator's message
+    assert response.context["adminform"].form.errors
+    assert not get_user_model().objects.filter(username="newbie").exists()

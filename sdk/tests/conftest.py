@@ -24,8 +24,9 @@ def base_url(live_server) -> str:
 
 
 @pytest.fixture
-def client(base_url, api_key) -> Iterator[OpsCoreClient]:
-    with OpsCoreClient(base_url, api_key, timeout=10, retries=0) as c:
+def client(base_url, operator_token) -> Iterator[OpsCoreClient]:
+    """The SDK as operators use it: with an operator-scoped token (the agents' shared key cannot run workflows)."""
+    with OpsCoreClient(base_url, operator_token, timeout=10, retries=0) as c:
         yield c
 
 
@@ -43,9 +44,9 @@ def report():
 
 
 @pytest.fixture
-def cli_env(monkeypatch, base_url, api_key):
-    """The CLI reads its URL and key from the environment, as a user's shell would provide them."""
+def cli_env(monkeypatch, base_url, operator_token):
+    """The CLI reads its URL and key (an operator token) from the environment, as a user's shell provides them."""
     monkeypatch.setenv("OPSCORE_API_URL", base_url)
-    monkeypatch.setenv("OPSCORE_API_KEY", api_key)
+    monkeypatch.setenv("OPSCORE_API_KEY", operator_token)
     monkeypatch.setenv("NO_COLOR", "1")
     return base_url

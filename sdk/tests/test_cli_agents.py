@@ -137,11 +137,11 @@ def test_a_wrong_key_exits_3(capsys, cli_env):
     assert "nope" not in err
 
 
-def test_api_url_and_key_flags_override_the_environment(capsys, cli_env, api_key, monkeypatch, report):
+def test_api_url_and_key_flags_override_the_environment(capsys, cli_env, operator_token, monkeypatch, report):
     report("flagged")
     monkeypatch.setenv("OPSCORE_API_URL", refused_url())
     monkeypatch.setenv("OPSCORE_API_KEY", "wrong")
-    code, out, _ = run(capsys, "--api-url", cli_env, "--api-key", api_key, "--json", "agents", "list")
+    code, out, _ = run(capsys, "--api-url", cli_env, "--api-key", operator_token, "--json", "agents", "list")
     assert code == 0
     assert [a["agentId"] for a in json.loads(out)] == ["flagged"]
 

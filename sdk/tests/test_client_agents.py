@@ -80,7 +80,8 @@ def test_a_missing_api_key_raises_authentication_error(base_url, monkeypatch):
             anonymous.get_state("agent-1")
 
 
-def test_url_and_key_come_from_the_environment(base_url, api_key, monkeypatch, report):
+def test_url_and_key_come_from_the_environment(base_url, operator_token, monkeypatch, report):
+    api_key = operator_token
     report("env-agent")
     monkeypatch.setenv("OPSCORE_API_URL", base_url + "/")
     monkeypatch.setenv("OPSCORE_API_KEY", api_key)

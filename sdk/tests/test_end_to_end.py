@@ -71,9 +71,9 @@ def test_a_failed_session_is_retried_from_the_failed_task(client, stack):
     assert len(step_1_runs) == 1  # the completed step was kept, not re-run
 
 
-def test_cli_run_wait_shows_progress_and_exits_0(client, stack, capsys, monkeypatch, live_server, api_key):
+def test_cli_run_wait_shows_progress_and_exits_0(client, stack, capsys, monkeypatch, live_server, operator_token):
     monkeypatch.setenv("OPSCORE_API_URL", live_server.url)
-    monkeypatch.setenv("OPSCORE_API_KEY", api_key)
+    monkeypatch.setenv("OPSCORE_API_KEY", operator_token)
     client.create_workflow(DEFINITION)
     code = main(["run", "sdk_test_workflow", "--param", "text=hi", "--wait", "--interval", "0.2"])
     out = capsys.readouterr().out

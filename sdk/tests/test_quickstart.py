@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "sdk-quickstart-secret"
 
 
-def test_the_quickstart_example_runs_as_written(live_server, settings, api_key, celery_worker_factory, client):
+def test_the_quickstart_example_runs_as_written(
+    live_server, settings, api_key, operator_token, celery_worker_factory, client
+):
     from mock_agentkit.testing import running_mock_agentkit
 
     settings.OPSCORE_WEBHOOK_SECRET = WEBHOOK_SECRET
@@ -29,7 +31,7 @@ def test_the_quickstart_example_runs_as_written(live_server, settings, api_key, 
         settings.AGENTKIT_API_URL = mock.url
         celery_worker_factory({"AGENTKIT_API_URL": mock.url})
         client.create_workflows_from_file(ROOT / "workflows" / "samples" / "sample_workflow.json")
-        env = {**os.environ, "OPSCORE_API_URL": live_server.url, "OPSCORE_API_KEY": api_key}
+        env = {**os.environ, "OPSCORE_API_URL": live_server.url, "OPSCORE_API_KEY": operator_token}
         result = subprocess.run(
             [sys.executable, str(ROOT / "sdk" / "examples" / "quickstart.py")],
             env=env,
@@ -40,4 +42,4 @@ def test_the_quickstart_example_runs_as_written(live_server, settings, api_key, 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "quickstart-agent is idle" in result.stdout
     assert "completed in" in result.stdout
-    assert api_key not in result.stdout + result.stderr
+    assert operator_token not in result.stdout + result.stderr

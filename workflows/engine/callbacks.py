@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import time
 
-import requests
 from django.conf import settings
 
 from opscore_project.lib.signing import sign
 from opscore_project.observability import events
 from opscore_project.observability.oplog import log_operation
+from workflows.callback_safety import post_callback
 from workflows.models import CallbackDelivery
 
 # Redis redelivers an unacknowledged message after the visibility timeout: never schedule a retry further out.
@@ -37,20 +37,11 @@ def callback_deliver(*, session_id: str, attempt: int) -> CallbackDelivery | Non
     if secret:
         headers["X-OpsCore-Signature"] = sign(secret, timestamp, body)
     started = time.monotonic()
-    status_code, error = None, ""
-    try:
-        response = requests.post(
-            session.callback_url,
-            data=body,
-            headers=headers,
-            timeout=settings.OPSCORE_CALLBACK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}"
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
+    # SSRF rules, pinned address, no redirects, capped answer; a short reason, never the remote body.
+    result = post_callback(
+        session.callback_url, body=body, headers=headers, timeout=settings.OPSCORE_CALLBACK_TIMEOUT_SECONDS
+    )
+    status_code, error = result.status_code, result.error
     delivery, _ = CallbackDelivery.objects.get_or_create(
         session=session,
         attempt=attempt,

@@ -38,7 +38,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    # The receiver listens on loopback, which callbacks refuse unless allow-listed (workflows/callback_safety.py).
+    settings.OPSCORE_CALLBACK_ALLOW_HTTP, settings.OPSCORE_CALLBACK_ALLOWED_HOSTS = True, ["127.0.0.1"]
     r = Receiver()
     yield r
     r.close()

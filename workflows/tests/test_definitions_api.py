@@ -12,42 +12,42 @@ pytestmark = pytest.mark.django_db
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
-def test_creating_a_definition_is_idempotent_per_version(api_client):
+def test_creating_a_definition_is_idempotent_per_version(operator_api_client):
     body = linear("summarise", "translate", wf_id="chain")
-    first = api_client.post("/v1/opscore/workflows", body, format="json")
+    first = operator_api_client.post("/v1/opscore/workflows", body, format="json")
     assert first.status_code == 201, first.content
     assert first.json()["id"] == "chain" and first.json()["tasks"][0]["nextTaskId"] == "s2"
-    again = api_client.post("/v1/opscore/workflows", body, format="json")
+    again = operator_api_client.post("/v1/opscore/workflows", body, format="json")
     assert again.status_code == 200
     body["tasks"][0]["parameters"] = {"changed": True}
-    conflict = api_client.post("/v1/opscore/workflows", body, format="json")
+    conflict = operator_api_client.post("/v1/opscore/workflows", body, format="json")
     assert conflict.status_code == 409 and conflict.json()["code"] == "conflict"
 
 
-def test_an_invalid_definition_is_a_400_naming_the_fields(api_client):
+def test_an_invalid_definition_is_a_400_naming_the_fields(operator_api_client):
     body = {"id": "bad", "tasks": [{"taskId": "a", "agentCapability": "c", "nextTaskId": "b"},
                                    {"taskId": "a", "agentCapability": "c", "maxRetries": -1}]}  # fmt: skip
-    response = api_client.post("/v1/opscore/workflows", body, format="json")
+    response = operator_api_client.post("/v1/opscore/workflows", body, format="json")
     assert response.status_code == 400
     errors = response.json()["errors"]
     assert response.json()["code"] == "validation_error"
     assert "tasks[1].taskId" in errors and "tasks[1].maxRetries" in errors
 
 
-def test_versions_are_listed_and_the_latest_is_served_by_default(api_client):
+def test_versions_are_listed_and_the_latest_is_served_by_default(operator_api_client):
     v1 = linear("c", wf_id="multi")
     v2 = {**linear("c", "d", wf_id="multi"), "version": "2.0"}
-    assert api_client.post("/v1/opscore/workflows", v1, format="json").status_code == 201
-    assert api_client.post("/v1/opscore/workflows", v2, format="json").status_code == 201
-    assert api_client.get("/v1/opscore/workflows/multi").json()["version"] == "2.0"
-    assert len(api_client.get("/v1/opscore/workflows/multi?version=1.0").json()["tasks"]) == 1
-    versions = api_client.get("/v1/opscore/workflows/multi/versions").json()
+    assert operator_api_client.post("/v1/opscore/workflows", v1, format="json").status_code == 201
+    assert operator_api_client.post("/v1/opscore/workflows", v2, format="json").status_code == 201
+    assert operator_api_client.get("/v1/opscore/workflows/multi").json()["version"] == "2.0"
+    assert len(operator_api_client.get("/v1/opscore/workflows/multi?version=1.0").json()["tasks"]) == 1
+    versions = operator_api_client.get("/v1/opscore/workflows/multi/versions").json()
     assert [d["version"] for d in versions["results"]] == ["2.0", "1.0"]
-    listing = api_client.get("/v1/opscore/workflows").json()
+    listing = operator_api_client.get("/v1/opscore/workflows").json()
     assert [(d["id"], d["version"]) for d in listing["results"]] == [("multi", "2.0")]
-    assert api_client.get("/v1/opscore/workflows/nope").status_code == 404
-    assert api_client.get("/v1/opscore/workflows/multi?version=9").status_code == 404
-    assert api_client.get("/v1/opscore/workflows/nope/versions").status_code == 404
+    assert operator_api_client.get("/v1/opscore/workflows/nope").status_code == 404
+    assert operator_api_client.get("/v1/opscore/workflows/multi?version=9").status_code == 404
+    assert operator_api_client.get("/v1/opscore/workflows/nope/versions").status_code == 404
 
 
 def test_load_workflows_loads_json_and_yaml_idempotently(tmp_path):
@@ -82,7 +82,7 @@ def test_the_admin_validates_definitions_in_the_form(staff_client):
     assert staff_client.get(f"/admin/workflows/workflowdefinition/{definition.pk}/change/").status_code == 200
 
 
-def test_the_openapi_schema_builds(api_client):
-    response = api_client.get("/api/schema/")
+def test_the_openapi_schema_builds(operator_api_client):
+    response = operator_api_client.get("/api/schema/")
     assert response.status_code == 200
     assert b"/v1/opscore/sessions/{session_id}/retry" in response.content

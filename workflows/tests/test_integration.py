@@ -71,8 +71,8 @@ class Ops:
 
 
 @pytest.fixture
-def ops(live_server, settings) -> Ops:
-    return Ops(live_server.url, settings.OPSCORE_API_KEY)
+def ops(live_server, operator_token) -> Ops:
+    return Ops(live_server.url, operator_token)
 
 
 @pytest.fixture
@@ -263,8 +263,12 @@ def test_the_completion_callback_is_delivered_signed_by_the_worker(live_server, 
 
     receiver = Receiver()
     receiver.statuses = [503, 200]  # the first attempt fails, the retry succeeds
+    settings.OPSCORE_CALLBACK_ALLOW_HTTP, settings.OPSCORE_CALLBACK_ALLOWED_HOSTS = True, ["127.0.0.1"]  # loopback
     try:
-        celery_worker_factory({"OPSCORE_CALLBACK_SECRET": "cb-secret", "OPSCORE_CALLBACK_BACKOFF_SECONDS": "0.2"})
+        celery_worker_factory(
+            {"OPSCORE_CALLBACK_SECRET": "cb-secret", "OPSCORE_CALLBACK_BACKOFF_SECONDS": "0.2"}
+            | {"OPSCORE_CALLBACK_ALLOW_HTTP": "true", "OPSCORE_CALLBACK_ALLOWED_HOSTS": "127.0.0.1"}
+        )
         ops.define(linear("cb", "nobody_has_this"))
         response = ops.http.post(
             f"{ops.base_url}/v1/opscore/workflows/cb/run", json={"callbackUrl": receiver.url}, timeout=10

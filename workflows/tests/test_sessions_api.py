@@ -8,8 +8,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def api_client(api_client, django_capture_on_commit_callbacks):
-    """Run each request's on-commit work (dispatch) as a real request would, inside the test transaction."""
+def api_client(operator_api_client, django_capture_on_commit_callbacks):
+    """An operator client running each request's on-commit work (dispatch) as a real request would, inside the
+    test transaction."""
+    api_client = operator_api_client
     post = api_client.post
 
     def committing_post(*args, **kwargs):

@@ -91,7 +91,7 @@ def test_the_session_timeline_reads_the_task_runs(engine_run, staff_client):
     assert staff_client.get("/dashboard/sessions/not-a-uuid/").status_code == 404
 
 
-def test_aggregates_and_metrics_come_from_the_task_runs(engine_run, api_client):
+def test_aggregates_and_metrics_come_from_the_task_runs(engine_run, metrics_client):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -105,7 +105,7 @@ def test_aggregates_and_metrics_come_from_the_task_runs(engine_run, api_client):
     agents = {row["key"]: row for row in aggregates["by_agent"]}
     assert agents["ag-tr"]["failure_rate"] == 1 and agents["ag-fetch"]["failure_rate"] == 0
 
-    text = api_client.get("/metrics").content.decode()
+    text = metrics_client.get("/metrics").content.decode()
     assert sample(text, "opscore_sessions", status="failed") == 1
     assert sample(text, "opscore_task_runs", status="completed") == 2
     assert sample(text, "opscore_task_runs", status="failed") == 1

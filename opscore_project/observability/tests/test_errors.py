@@ -22,9 +22,12 @@ def test_400_validation(api_client):
     assert "timestamp" in assert_error_body(response, 400, "validation_error")["errors"]
 
 
-def test_400_bad_query_parameter(api_client):
+def test_400_bad_query_parameter(operator_api_client):
     assert (
-        "since" in assert_error_body(api_client.get("/v1/opscore/events?since=nope"), 400, "validation_error")["errors"]
+        "since"
+        in assert_error_body(operator_api_client.get("/v1/opscore/events?since=nope"), 400, "validation_error")[
+            "errors"
+        ]
     )
 
 
@@ -47,12 +50,12 @@ def test_404_unknown_api_path(api_client):
     assert_error_body(api_client.get("/v1/opscore/no-such-thing"), 404, "not_found")
 
 
-def test_404_unknown_object(api_client):
-    assert_error_body(api_client.get("/v1/opscore/agents/ghost"), 404, "not_found")
+def test_404_unknown_object(operator_api_client):
+    assert_error_body(operator_api_client.get("/v1/opscore/agents/ghost"), 404, "not_found")
 
 
-def test_405_on_a_drf_view(api_client):
-    response = api_client.delete("/v1/opscore/events")
+def test_405_on_a_drf_view(operator_api_client):
+    response = operator_api_client.delete("/v1/opscore/events")
     assert_error_body(response, 405, "method_not_allowed")
 
 

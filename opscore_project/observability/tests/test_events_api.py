@@ -33,8 +33,8 @@ def types(response):
     return [row["eventType"] for row in response.json()["results"]]
 
 
-def test_it_lists_events_newest_first_in_the_documented_shape(api_client, sample_events):
-    response = api_client.get("/v1/opscore/events")
+def test_it_lists_events_newest_first_in_the_documented_shape(operator_api_client, sample_events):
+    response = operator_api_client.get("/v1/opscore/events")
     body = response.json()
     assert body["count"] == 5
     first = body["results"][0]
@@ -68,34 +68,37 @@ def test_it_lists_events_newest_first_in_the_documented_shape(api_client, sample
         ("agent=agent-a&type=task.*", ["task.dispatched"]),
     ],
 )
-def test_filters_return_the_right_rows(api_client, sample_events, query, expected):
-    assert types(api_client.get(f"/v1/opscore/events?{query}")) == expected
+def test_filters_return_the_right_rows(operator_api_client, sample_events, query, expected):
+    assert types(operator_api_client.get(f"/v1/opscore/events?{query}")) == expected
 
 
-def test_time_range_filters(api_client, sample_events):
+def test_time_range_filters(operator_api_client, sample_events):
     since = (timezone.now() - timedelta(minutes=90)).isoformat().replace("+00:00", "Z")
     until = (timezone.now() - timedelta(minutes=10)).isoformat().replace("+00:00", "Z")
-    assert types(api_client.get(f"/v1/opscore/events?since={since}&until={until}")) == ["session.failed", "task.failed"]
+    assert types(operator_api_client.get(f"/v1/opscore/events?since={since}&until={until}")) == [
+        "session.failed",
+        "task.failed",
+    ]
 
 
-def test_after_returns_newer_events_oldest_first(api_client, sample_events):
+def test_after_returns_newer_events_oldest_first(operator_api_client, sample_events):
     cursor = sample_events[2].pk
     new = log_operation(events.TASK_RETRIED, {"attempt": 2}, session_id="sess-1", task_id="run-2")
-    response = api_client.get(f"/v1/opscore/events?after={cursor}")
+    response = operator_api_client.get(f"/v1/opscore/events?after={cursor}")
     assert [row["id"] for row in response.json()["results"]] == [sample_events[3].pk, sample_events[4].pk, new.pk]
-    assert types(api_client.get(f"/v1/opscore/events?after={new.pk}")) == []
+    assert types(operator_api_client.get(f"/v1/opscore/events?after={new.pk}")) == []
 
 
-def test_a_followed_event_carries_its_context(api_client):
+def test_a_followed_event_carries_its_context(operator_api_client):
     event = log_operation(events.TASK_COMPLETED, {"duration_ms": 12.5}, agent_id="a1", session_id="s1", task_id="t1")
-    (row,) = api_client.get(f"/v1/opscore/events?after={event.pk - 1}").json()["results"]
+    (row,) = operator_api_client.get(f"/v1/opscore/events?after={event.pk - 1}").json()["results"]
     assert row["context"] == {"duration_ms": 12.5}
     assert (row["agentId"], row["sessionId"], row["taskId"]) == ("a1", "s1", "t1")
 
 
 @pytest.mark.parametrize("query", ["level=loud", "after=abc", "since=yesterday", "until=2026-01-01T00:00"])
-def test_bad_filters_are_rejected(api_client, query):
-    response = api_client.get(f"/v1/opscore/events?{query}")
+def test_bad_filters_are_rejected(operator_api_client, query):
+    response = operator_api_client.get(f"/v1/opscore/events?{query}")
     assert response.status_code == 400
     assert response.json()["code"] == "validation_error"
 

@@ -27,12 +27,14 @@ def sample(text: str, name: str, **labels) -> float | None:
     return None
 
 
-def test_metrics_require_a_key_or_staff(anon_client, api_client, staff_client):
+def test_metrics_require_the_metrics_scope_or_staff(anon_client, api_client, metrics_client, staff_client):
     response = anon_client.get("/metrics")
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
     assert anon_client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
-    assert api_client.get("/metrics").status_code == 200
+    refused = api_client.get("/metrics")  # the agents' shared key
+    assert refused.status_code == 403 and "'metrics' scope" in refused.json()["message"]
+    assert metrics_client.get("/metrics").status_code == 200
     assert staff_client.get("/metrics").status_code == 200
 
 
@@ -42,7 +44,7 @@ def test_metrics_can_be_public(anon_client, settings):
 
 
 def test_metrics_expose_the_listed_series_with_correct_values(
-    api_client, django_capture_on_commit_callbacks, monkeypatch
+    metrics_client, django_capture_on_commit_callbacks, monkeypatch
 ):
     from opscore_project.observability import selectors
 
@@ -71,7 +73,7 @@ def test_metrics_expose_the_listed_series_with_correct_values(
         log_operation(events.TASK_COMPLETED, {"duration_ms": 4000}, task_id="t2")
         log_operation(events.TASK_FAILED, {"duration_ms": 50}, task_id="t3", level="error")
 
-    response = api_client.get("/metrics")
+    response = metrics_client.get("/metrics")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()
@@ -102,10 +104,10 @@ def test_metrics_expose_the_listed_series_with_correct_values(
     assert "# TYPE opscore_task_runs gauge" in text
 
 
-def test_old_state_reports_do_not_count_in_the_last_minute(api_client):
+def test_old_state_reports_do_not_count_in_the_last_minute(metrics_client):
     old = datetime(2026, 1, 1, tzinfo=UTC)
     lifecycle_services.agent_state_report(
         agent_id="old", state="idle", details={}, reported_at=old, now=timezone.now() - timedelta(minutes=5)
     )
-    text = api_client.get("/metrics").content.decode()
+    text = metrics_client.get("/metrics").content.decode()
     assert sample(text, "opscore_state_reports_last_minute") == 0

@@ -7,8 +7,8 @@ pytestmark = pytest.mark.django_db
 REPORT = {"agentId": "agent-7", "timestamp": "2026-11-24T09:00:00+00:00", "state": "idle", "details": {}}
 
 
-def test_a_valid_incoming_request_id_is_echoed_and_logged(api_client, json_logs):
-    response = api_client.get("/v1/opscore/agents", HTTP_X_REQUEST_ID="client-req-0001")
+def test_a_valid_incoming_request_id_is_echoed_and_logged(operator_api_client, json_logs):
+    response = operator_api_client.get("/v1/opscore/agents", HTTP_X_REQUEST_ID="client-req-0001")
     assert response.status_code == 200
     assert response["X-Request-ID"] == "client-req-0001"
     (line,) = json_logs.find(logger="opscore.request")

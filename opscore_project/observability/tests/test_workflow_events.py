@@ -8,9 +8,9 @@ from opscore_project.observability.tests.workflow_run import run_workflow
 pytestmark = pytest.mark.django_db
 
 
-def test_every_transition_of_a_run_is_in_the_log_in_order(api_client):
+def test_every_transition_of_a_run_is_in_the_log_in_order(operator_api_client):
     written = run_workflow("sess-42")
-    response = api_client.get(f"/v1/opscore/events?session=sess-42&after={written[0].pk - 1}")
+    response = operator_api_client.get(f"/v1/opscore/events?session=sess-42&after={written[0].pk - 1}")
     assert [row["eventType"] for row in response.json()["results"]] == [
         "session.started",
         "task.dispatched",

@@ -10,11 +10,14 @@ from opscore_project.urls import urlpatterns as project_urlpatterns
 
 
 class BoomApi(APIView):
+    required_scope = "agent"
+
     def get(self, request):
         raise RuntimeError("database password=hunter2 exploded")
 
 
 class EchoApi(APIView):
+    required_scope = "agent"
     parser_classes = [JSONParser]
 
     def post(self, request):
