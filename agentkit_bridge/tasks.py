@@ -13,7 +13,7 @@ from agentkit_bridge import relay, services
 @shared_task(name="agentkit_bridge.tasks.sync_agents", expires=settings.AGENTKIT_POLL_INTERVAL, ignore_result=True)
 def sync_agents() -> dict[str, Any]:
     """Poll AgentKit's agent listing once (scheduled every AGENTKIT_POLL_INTERVAL by django-celery-beat)."""
-    run = services.sync_agents_run()
+    run = services.sync_agents_run(min_gap_seconds=settings.AGENTKIT_POLL_INTERVAL / 2)
     return {"syncRunId": run.pk, "outcome": run.outcome}
 
 
