@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt install docs docs-serve uat worker beat web mock bench-state bench-workflows bench-discovery bench-dashboard clean
+.PHONY: run test faults lint fmt install docs docs-serve uat worker beat web mock bench-state bench-workflows bench-discovery bench-dashboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+# The full fault suite (docs/engine-faults.md): 100 kills, Redis/Postgres/AgentKit outages. It stops and starts the
+# machine's Redis and Postgres: run it on a machine of your own.
+faults: $(STAMP)
+	FAULTS_FULL=1 $(PY) -m pytest -m faults -p no:randomly -s $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -44,13 +44,16 @@ _EVENT_BATCH_SIZE = 2000
 # --- polling sync ----------------------------------------------------------------------------------------------
 
 
-def sync_agents_run() -> SyncRun:
+def sync_agents_run(*, min_gap_seconds: float = 0.0) -> SyncRun:
     """Poll ``GET /v1/agents`` once and make the agents table agree with it; record a SyncRun.
 
-    Skips (outcome ``skipped_locked``) when another sync holds the lock. Listing unsupported by AgentKit (404/405,
-    contract 1a) and AgentKit errors are recorded as outcomes, not raised; they are logged loudly only when the
-    outcome differs from the previous run's, so a permanently unsupported listing is not logged every cycle.
-    Database errors propagate (after an attempt to record the failed run).
+    Skips (outcome ``skipped_locked``) when another sync holds the lock, or when a sync started less than
+    ``min_gap_seconds`` ago (the periodic task passes half the interval: with two beats, each sends every tick).
+
+    Listing unsupported by AgentKit (404/405, contract 1a) and AgentKit errors are recorded as outcomes, not
+    raised; they are logged loudly only when the outcome differs from the previous run's, so a permanently
+    unsupported listing is not logged every cycle. Database errors propagate (after an attempt to record the
+    failed run).
     """
     started_at = timezone.now()
     started = time.monotonic()
@@ -61,6 +64,19 @@ def sync_agents_run() -> SyncRun:
                 started_at=started_at, ended_at=timezone.now(), outcome=SyncOutcome.SKIPPED_LOCKED, duration_ms=0
             )
         previous = SyncRun.objects.exclude(outcome=SyncOutcome.SKIPPED_LOCKED).order_by("-started_at", "-id").first()
+        if (
+            previous is not None
+            and min_gap_seconds
+            and started_at - previous.started_at < timedelta(seconds=min_gap_seconds)
+        ):
+            logger.info("AgentKit sync skipped: this interval's sync already ran (another beat's tick)")
+            return SyncRun.objects.create(
+                started_at=started_at,
+                ended_at=timezone.now(),
+                outcome=SyncOutcome.SKIPPED_LOCKED,
+                duration_ms=0,
+                error=f"This interval's sync already ran (sync #{previous.pk}).",
+            )
         run = SyncRun(started_at=started_at)
         try:
             # started_at is read before the request: agents registered by webhook meanwhile are newer than the

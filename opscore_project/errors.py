@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -106,6 +107,13 @@ _DRF_CODES = {
 }
 
 
+# The database cannot be reached (restarting, failing over, out of connections): a temporary condition, answered
+# 503 with Retry-After so clients and agents' SDKs retry, not 500 (a bug).
+DATABASE_DOWN = (OperationalError, InterfaceError)
+DATABASE_DOWN_ERROR = ("unavailable", "The database is unavailable; try again shortly.")
+DATABASE_DOWN_RETRY_AFTER = 5
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler producing the single error body."""
     headers: dict[str, str] = {}
@@ -129,6 +137,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return Response(error_body(code, str(message)), status=status_code, headers=headers)
+    if isinstance(exc, DATABASE_DOWN):
+        from rest_framework.views import set_rollback
+
+        set_rollback()
+        logger.warning("Database unavailable: %s", exc)
+        return Response(
+            error_body(*DATABASE_DOWN_ERROR), status=503, headers={"Retry-After": str(DATABASE_DOWN_RETRY_AFTER)}
+        )
     # Anything else is a bug: log it with the traceback (the JSON formatter adds the request id) and answer
     # the standard body without internals, rather than letting DRF re-raise into Django's HTML 500.
     from rest_framework.views import set_rollback

@@ -7,6 +7,7 @@ Used through the ``celery_worker`` fixture in the root conftest. Tests that use 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +40,44 @@ def current_database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
 
 
+def child_pids(pid: int) -> list[int]:
+    """Pids of the direct children of ``pid`` (read from /proc; empty where there is no /proc)."""
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def test_process_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process started by a test: development mode with this test run's secrets (passed
+    explicitly), the test database, unbuffered output."""
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "opscore_project.settings",
+            "DEBUG": "true",
+            "SECRET_KEY": settings.SECRET_KEY,
+            "OPSCORE_API_KEY": settings.OPSCORE_API_KEY,
+            "DATABASE_URL": current_database_url(),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra_env or {})
+    return env
+
+
 class CeleryWorker:
     def __init__(self, process: subprocess.Popen, log_path: Path) -> None:
         self.process = process
@@ -46,6 +85,19 @@ class CeleryWorker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def pool_children(self) -> list[int]:
+        """Pids of the worker's pool processes (prefork), from /proc."""
+        return child_pids(self.process.pid)
+
+    def kill(self) -> None:
+        """SIGKILL the worker's main process and its pool processes at once, as a crash of its host would."""
+        for pid in [self.process.pid, *self.pool_children()]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(timeout=10)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -59,35 +111,31 @@ class CeleryWorker:
 
 @contextmanager
 def running_celery_worker(
-    extra_env: dict[str, str] | None = None, *, concurrency: int = 4, beat: bool = False, ready_timeout: float = 60
+    extra_env: dict[str, str] | None = None,
+    *,
+    concurrency: int = 4,
+    beat: bool = False,
+    ready_timeout: float = 60,
+    pool: str = "threads",
+    name: str = "test",
+    purge: bool = True,
 ) -> Iterator[CeleryWorker]:
     """Start ``celery worker`` against the test database; wait until it is ready; stop it afterwards.
 
-    Pending messages left by earlier tests are purged first so a test only sees its own tasks.
+    Pending messages left by earlier tests are purged first (unless ``purge=False``: a worker restarted in the
+    middle of a test must find the messages its predecessor left) so a test only sees its own tasks. ``pool`` is
+    Celery's pool (``threads`` or ``prefork``); give workers running side by side distinct ``name``s.
     """
     from opscore_project.celery import app
 
-    with app.connection_for_write() as conn:
-        app.control.purge(connection=conn)
-    from django.conf import settings
-
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "opscore_project.settings",
-            # Development mode, so the worker accepts this test run's development secrets (passed explicitly).
-            "DEBUG": "true",
-            "SECRET_KEY": settings.SECRET_KEY,
-            "OPSCORE_API_KEY": settings.OPSCORE_API_KEY,
-            "DATABASE_URL": current_database_url(),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.update(extra_env or {})
+    if purge:
+        with app.connection_for_write() as conn:
+            app.control.purge(connection=conn)
+    env = test_process_env(extra_env)
     log_file = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)
     args = [
         sys.executable, "-m", "celery", "-A", "opscore_project", "worker", "--loglevel", "INFO",
-        "--pool", "threads", "--concurrency", str(concurrency), "--hostname", f"test-{os.getpid()}@%h",
+        "--pool", pool, "--concurrency", str(concurrency), "--hostname", f"{name}-{os.getpid()}@%h",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
     if beat:
@@ -105,6 +153,74 @@ def running_celery_worker(
         yield worker
     finally:
         worker.stop()
+
+
+class LoggedProcess:
+    """A process started by a test (its own process group), with its output in a temporary log file."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        log_file = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
+        self.name = name
+        self.log_path = Path(log_file.name)
+        self.process = subprocess.Popen(
+            args, cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+
+
+@contextmanager
+def running_web_server(extra_env: dict[str, str] | None = None, *, workers: int = 2) -> Iterator[str]:
+    """Run the production web server (granian, ``opscore_project/webserver.py``) with ``workers`` processes against
+    the test database; yields its base URL once ``/health`` answers; stops it afterwards."""
+    import urllib.error
+    import urllib.request
+
+    from opscore_project.webserver import web_server_command
+
+    port = free_port()
+    env = test_process_env({"OPSCORE_BIND": f"127.0.0.1:{port}", "WEB_WORKERS": str(workers), **(extra_env or {})})
+    server = LoggedProcess("web", web_server_command(env), env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"web server exited with {server.process.returncode}:\n{server.log()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"web server not up after 60s:\n{server.log()[-4000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.stop()
+
+
+@contextmanager
+def running_celery_beat(extra_env: dict[str, str] | None = None) -> Iterator[LoggedProcess]:
+    """Run ``celery beat`` (the database scheduler, django-celery-beat) against the test database."""
+    args = [sys.executable, "-m", "celery", "-A", "opscore_project", "beat", "--loglevel", "INFO",
+            "--schedule", str(Path(tempfile.mkdtemp()) / "beat-schedule")]  # fmt: skip
+    beat = LoggedProcess("celery-beat", args, test_process_env(extra_env))
+    try:
+        yield beat
+    finally:
+        beat.stop()
 
 
 def wait_until(predicate, *, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):

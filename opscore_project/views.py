@@ -1,8 +1,10 @@
 """Django's own 404/500 answers in the API's error shape for API paths, HTML elsewhere."""
 
+import sys
+
 from django.views import defaults
 
-from opscore_project.errors import json_error
+from opscore_project.errors import DATABASE_DOWN, DATABASE_DOWN_ERROR, DATABASE_DOWN_RETRY_AFTER, json_error
 
 _API_PREFIXES = ("/v1/", "/api/", "/health", "/metrics")
 
@@ -15,5 +17,10 @@ def not_found(request, exception=None):
 
 def server_error(request):
     if request.path.startswith(_API_PREFIXES):
+        # Django calls this inside its except block: an unreachable database is 503, not a bug (see errors.py).
+        if isinstance(sys.exc_info()[1], DATABASE_DOWN):
+            response = json_error(*DATABASE_DOWN_ERROR, 503)
+            response["Retry-After"] = str(DATABASE_DOWN_RETRY_AFTER)
+            return response
         return json_error("internal_error", "Internal server error.", 500)
     return defaults.server_error(request)

@@ -29,7 +29,7 @@ def webhook_secret(settings) -> str:
 
 
 def run_sync_and_wait(expected_runs: int) -> SyncRun:
-    sync_agents.delay()
+    sync_agents.delay(min_gap_seconds=0)  # now, not once per polling interval
     wait_until(lambda: SyncRun.objects.count() >= expected_runs, timeout=30, message=f"sync run #{expected_runs}")
     return SyncRun.objects.order_by("-id").first()
 

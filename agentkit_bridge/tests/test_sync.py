@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from agentkit_bridge import services
 from agentkit_bridge.models import SyncRun
 from agentkit_bridge.services import SYNC_LOCK_NAME
 from agentkit_bridge.tasks import sync_agents
@@ -23,6 +24,16 @@ pytestmark = pytest.mark.django_db
 postgres_only = pytest.mark.skipif(not settings.IS_POSTGRES, reason="Postgres only")
 
 LIST_URL = f"{AGENTKIT}/v1/agents"
+
+
+@pytest.fixture(autouse=True)
+def _no_interval_guard(monkeypatch):
+    """These tests sync several times within one polling interval; the task's once-per-interval guard (which
+    keeps two beats from syncing twice per tick, tested below and in the fault suite) would skip all but the
+    first, so the task runs without it here. Yields the unpatched service."""
+    run = services.sync_agents_run
+    monkeypatch.setattr(services, "sync_agents_run", lambda **_: run())
+    return run
 
 
 def serve(mocked_agentkit, *agents: dict) -> None:
@@ -241,3 +252,15 @@ def test_a_whole_sync_run_uses_the_same_number_of_queries_for_10_and_1000_agents
         assert Agent.objects.filter(deregistered_at__isnull=True).count() == size
         used.append((len(first), len(unchanged)))
     assert used[0] == used[1], used
+
+
+@postgres_only
+def test_a_second_beat_tick_within_the_interval_does_not_sync_again(mocked_agentkit, _no_interval_guard):
+    sync_agents_run = _no_interval_guard
+    serve(mocked_agentkit, listed_agent("a1"))
+    assert sync_agents_run(min_gap_seconds=15).outcome == "success"
+    copy = sync_agents_run(min_gap_seconds=15)  # the other beat's message for the same tick
+    assert copy.outcome == "skipped_locked" and "already ran" in copy.error
+    assert len(mocked_agentkit.calls) == 1
+    SyncRun.objects.filter(outcome="success").update(started_at=timezone.now() - timedelta(seconds=16))
+    assert sync_agents_run(min_gap_seconds=15).outcome == "success"  # the next tick syncs

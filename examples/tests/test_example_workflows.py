@@ -12,7 +12,7 @@ import pytest
 import requests
 import yaml
 
-from opscore_project.testing import current_database_url, free_port, wait_until
+from opscore_project.testing import free_port, test_process_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -94,7 +94,7 @@ def test_the_schedule_example_creates_a_schedule_that_starts_the_workflow(stack)
     from workflows.models import WorkflowSchedule
     from workflows.services import workflow_schedule_run
 
-    env = dict(os.environ, DATABASE_URL=current_database_url(), OPSCORE_TESTING="true")
+    env = test_process_env()
     result = subprocess.run(
         [sys.executable, "manage.py", "shell"],
         stdin=(EXAMPLES / "schedule.py").open(),

@@ -23,13 +23,27 @@ class ScheduleRun:
     skipped_reason: str = ""
 
 
+# Two beats (scale-out, or a second beat left running) each send every tick. A tick that comes this soon after
+# the last run is the other beat's copy of it: half the interval, at most 30 s (cron ticks are a minute apart).
+MAX_DUPLICATE_TICK_SECONDS = 30.0
+
+
+def duplicate_tick_seconds(schedule: WorkflowSchedule) -> float:
+    if schedule.interval_seconds:
+        return min(schedule.interval_seconds / 2, MAX_DUPLICATE_TICK_SECONDS)
+    return MAX_DUPLICATE_TICK_SECONDS
+
+
 def workflow_schedule_run(*, schedule_id: int, now: datetime | None = None) -> ScheduleRun:
-    """Start one scheduled run, unless the previous one is still running and overlap is not allowed."""
+    """Start one scheduled run, unless the previous one is still running and overlap is not allowed, or another
+    beat's message for the same tick already started it (see ``duplicate_tick_seconds``)."""
     now = now or timezone.now()
     with transaction.atomic():
         schedule = WorkflowSchedule.objects.select_for_update().filter(pk=schedule_id).first()
         if schedule is None or not schedule.enabled:
             return ScheduleRun(None, "disabled or deleted")
+        if schedule.last_run_at and (now - schedule.last_run_at).total_seconds() < duplicate_tick_seconds(schedule):
+            return ScheduleRun(None, "this tick already ran")
         if not schedule.allow_overlap and schedule.sessions.filter(status__in=SESSION_ACTIVE).exists():
             log_operation(
                 events.SCHEDULE_SKIPPED,

@@ -1,7 +1,9 @@
 import json
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from opscore_project.errors import ValidationFailed
@@ -43,13 +45,28 @@ def test_overlapping_scheduled_runs_are_skipped_unless_allowed(define, sent):
     schedule = services.workflow_schedule_save(
         schedule=WorkflowSchedule(name="s", workflow_id="w", interval_seconds=10, initial_payload={"k": "v"})
     )
-    first = services.workflow_schedule_run(schedule_id=schedule.pk)
+    start = timezone.now()
+    first = services.workflow_schedule_run(schedule_id=schedule.pk, now=start)
     assert first.session.initial_payload == {"k": "v"} and first.session.schedule == schedule
-    second = services.workflow_schedule_run(schedule_id=schedule.pk)
+    second = services.workflow_schedule_run(schedule_id=schedule.pk, now=start + timedelta(seconds=10))
     assert second.session is None and "still active" in second.skipped_reason
     schedule.allow_overlap = True
     services.workflow_schedule_save(schedule=schedule)
-    assert services.workflow_schedule_run(schedule_id=schedule.pk).session is not None
+    third = services.workflow_schedule_run(schedule_id=schedule.pk, now=start + timedelta(seconds=20))
+    assert third.session is not None
+    assert WorkflowSession.objects.filter(schedule=schedule).count() == 2
+
+
+def test_a_second_beat_sending_the_same_tick_starts_no_second_session(define, sent):
+    define(linear("c", wf_id="w"))
+    schedule = services.workflow_schedule_save(
+        schedule=WorkflowSchedule(name="s", workflow_id="w", interval_seconds=10, allow_overlap=True)
+    )
+    start = timezone.now()
+    assert services.workflow_schedule_run(schedule_id=schedule.pk, now=start).session is not None
+    copy = services.workflow_schedule_run(schedule_id=schedule.pk, now=start + timedelta(seconds=4.9))
+    assert copy.session is None and copy.skipped_reason == "this tick already ran"
+    assert services.workflow_schedule_run(schedule_id=schedule.pk, now=start + timedelta(seconds=9)).session is not None
     assert WorkflowSession.objects.filter(schedule=schedule).count() == 2
 
 

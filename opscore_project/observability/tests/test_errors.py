@@ -87,6 +87,15 @@ def test_500_from_an_exception_in_a_plain_view(api_client):
     assert response["X-Request-ID"]
 
 
+@pytest.mark.parametrize("path", ["/v1/opscore/test/db-down", "/v1/opscore/test/plain-db-down"])
+def test_503_while_the_database_is_unreachable(api_client, path):
+    api_client.raise_request_exception = False
+    response = api_client.get(path)
+    body = assert_error_body(response, 503, "unavailable")
+    assert response["Retry-After"] == "5"
+    assert "5432" not in str(body)
+
+
 def test_html_paths_keep_html_errors(staff_client):
     response = staff_client.get("/no-such-page")
     assert response.status_code == 404

@@ -1,5 +1,6 @@
 """The project's URLs plus views that fail on purpose (used with ``@pytest.mark.urls``)."""
 
+from django.db import OperationalError
 from django.urls import path
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -14,6 +15,15 @@ class BoomApi(APIView):
 
     def get(self, request):
         raise RuntimeError("database password=hunter2 exploded")
+
+
+class DatabaseDownApi(APIView):
+    def get(self, request):
+        raise OperationalError('connection to server at "127.0.0.1", port 5432 failed: Connection refused')
+
+
+def plain_database_down(request):
+    raise OperationalError("FATAL:  the database system is shutting down")
 
 
 class EchoApi(APIView):
@@ -32,5 +42,7 @@ urlpatterns = [
     path("v1/opscore/test/boom", BoomApi.as_view()),
     path("v1/opscore/test/echo", EchoApi.as_view()),
     path("v1/opscore/test/plain-boom", plain_boom),
+    path("v1/opscore/test/db-down", DatabaseDownApi.as_view()),
+    path("v1/opscore/test/plain-db-down", plain_database_down),
     *project_urlpatterns,
 ]
