@@ -114,11 +114,11 @@ def celery_worker(celery_worker_factory):
 
 
 @pytest.fixture
-def live_stack(live_server, settings, api_key, celery_worker_factory):
+def live_stack(live_server, settings, api_key, make_token, celery_worker_factory):
     """What ``make run`` starts, on free ports against the test database: a live Ops-Core, a real Celery worker
     and the mock AgentKit with no simulated agents yet (add them with
     ``live_stack.mock.add_agent(AgentSpec(...))``). The webhook secret is shared, so agents appear with their
-    names and capabilities."""
+    names and capabilities. ``operator_token`` is what ``make run`` saves in ``var/operator-token.txt``."""
     from types import SimpleNamespace
 
     from mock_agentkit.testing import running_mock_agentkit
@@ -128,4 +128,10 @@ def live_stack(live_server, settings, api_key, celery_worker_factory):
     with running_mock_agentkit(opscore_url=live_server.url, api_key=api_key, webhook_secret=secret) as mock:
         settings.AGENTKIT_API_URL = mock.url
         celery_worker_factory({"AGENTKIT_API_URL": mock.url, "OPSCORE_WEBHOOK_SECRET": secret})
-        yield SimpleNamespace(url=live_server.url, api_key=api_key, webhook_secret=secret, mock=mock)
+        yield SimpleNamespace(
+            url=live_server.url,
+            api_key=api_key,
+            operator_token=make_token("operator", name="make-run"),
+            webhook_secret=secret,
+            mock=mock,
+        )

@@ -49,6 +49,12 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _operator_token() -> str:
+    """The operator token `make run` created (the scenarios need more than the agents' key allows)."""
+    path = VAR / "operator-token.txt"
+    return path.read_text().strip() if path.exists() else ""
+
+
 def _local_env() -> dict[str, str]:
     path = VAR / "local.env"
     if not path.exists():
@@ -74,7 +80,7 @@ def target() -> Iterator[Target]:
     if env.get("UAT_STACK") != "own" and _answers(MAKE_RUN_URL) and password_file.exists():
         yield Target(
             url=MAKE_RUN_URL,
-            api_key=env.get("OPSCORE_API_KEY") or _local_env().get("OPSCORE_API_KEY", ""),
+            api_key=env.get("OPSCORE_API_KEY") or _operator_token() or _local_env().get("OPSCORE_API_KEY", ""),
             agentkit_url=env.get("AGENTKIT_API_URL", "http://127.0.0.1:8000"),
             admin_user="admin",
             admin_password=password_file.read_text().strip(),
@@ -157,6 +163,14 @@ def own_stack() -> Iterator[Target]:
                 check=True,
                 capture_output=True,
             )
+        operator_token = subprocess.run(
+            [sys.executable, "manage.py", "opscore_token", "create", "--scope", "operator", "--name", "uat"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         celery = [sys.executable, "-m", "celery", "-A", "opscore_project"]
         logs = []
         for name, args in (
@@ -176,7 +190,7 @@ def own_stack() -> Iterator[Target]:
             time.sleep(0.3)
         yield Target(
             url=url,
-            api_key=api_key,
+            api_key=operator_token,
             agentkit_url=mock.url,
             admin_user="uat-operator",
             admin_password=admin_password,

@@ -3,7 +3,7 @@ checked against the page. A doc change that breaks a step fails here (convention
 
 The stack is what ``make run`` starts — live Ops-Core, a Celery worker, the mock AgentKit with its five default
 simulated agents, the sample workflows loaded — on free ports against the test database. The page's addresses and
-``var/local.env`` are swapped for the test's before each step; nothing else is changed.
+``var/local.env`` and ``var/operator-token.txt`` are swapped for the test's before each step; nothing else is changed.
 """
 
 from __future__ import annotations
@@ -81,10 +81,13 @@ class Tutorial:
     def __init__(self, stack, tmp: Path) -> None:
         local_env = tmp / "local.env"
         local_env.write_text(f"OPSCORE_API_KEY={stack.api_key}\n")
+        operator_token = tmp / "operator-token.txt"
+        operator_token.write_text(stack.operator_token + "\n")
         self.substitutions = {
             "http://127.0.0.1:8080": stack.url,
             "http://127.0.0.1:8000": stack.mock.url,
             "var/local.env": str(local_env),
+            "var/operator-token.txt": str(operator_token),
         }
         self.state = tmp / "exports.sh"
         self.state.write_text("")

@@ -107,7 +107,9 @@ def test_a_stale_relay_message_posts_nothing_after_the_run_was_sent_elsewhere(de
     assert len(agentkit.calls) == 0
 
 
-def test_a_task_never_started_goes_to_another_agent_and_the_first_is_flagged(define, make_agent, sent, api_client):
+def test_a_task_never_started_goes_to_another_agent_and_the_first_is_flagged(
+    define, make_agent, sent, operator_api_client
+):
     make_agent("deaf", ["c"], last_assigned=None)
     make_agent("good", ["c"], last_assigned=timezone.now())
     session, _ = services.session_start(definition=define(linear("c", startTimeoutSeconds=30, maxRetries=0)))
@@ -126,7 +128,7 @@ def test_a_task_never_started_goes_to_another_agent_and_the_first_is_flagged(def
     event = OperationEvent.objects.get(event_type="task.delivery_failed")
     assert "did not start the task within 30s" in event.message and event.agent_id == "deaf"
     assert [c["agent_id"] for c in sent.calls] == ["deaf", "good"]
-    shown = api_client.get("/v1/opscore/agents/deaf").json()
+    shown = operator_api_client.get("/v1/opscore/agents/deaf").json()
     assert shown["deliveryFailures"] == 1 and shown["lastDeliveryFailureAt"]
 
 
