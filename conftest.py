@@ -125,9 +125,12 @@ def live_stack(live_server, settings, api_key, make_token, celery_worker_factory
 
     secret = "live-stack-webhook-secret"
     settings.OPSCORE_WEBHOOK_SECRET = secret
+    # Completion callbacks may reach a receiver on loopback, as on a developer's machine (docs/security.md).
+    loopback_callbacks = {"OPSCORE_CALLBACK_ALLOW_HTTP": "true", "OPSCORE_CALLBACK_ALLOWED_HOSTS": "127.0.0.1"}
+    settings.OPSCORE_CALLBACK_ALLOW_HTTP, settings.OPSCORE_CALLBACK_ALLOWED_HOSTS = True, ["127.0.0.1"]
     with running_mock_agentkit(opscore_url=live_server.url, api_key=api_key, webhook_secret=secret) as mock:
         settings.AGENTKIT_API_URL = mock.url
-        celery_worker_factory({"AGENTKIT_API_URL": mock.url, "OPSCORE_WEBHOOK_SECRET": secret})
+        celery_worker_factory({"AGENTKIT_API_URL": mock.url, "OPSCORE_WEBHOOK_SECRET": secret, **loopback_callbacks})
         yield SimpleNamespace(
             url=live_server.url,
             api_key=api_key,

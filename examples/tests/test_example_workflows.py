@@ -39,7 +39,7 @@ def stack(live_stack):
 
 
 def api(stack, method: str, path: str, **kwargs) -> requests.Response:
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    headers = {"Authorization": f"Bearer {stack.operator_token}"}  # operator calls; the agent uses the shared key
     return requests.request(method, f"{stack.url}{path}", headers=headers, timeout=10, **kwargs)
 
 
@@ -58,10 +58,10 @@ def run_to_end(stack, workflow_id: str, payload: dict, **extra) -> dict:
     )
 
 
-def test_every_example_definition_is_valid(api_client):
+def test_every_example_definition_is_valid(operator_api_client):
     assert len(DEFINITION_FILES) >= 5
     for path in DEFINITION_FILES:
-        answer = api_client.post("/v1/opscore/workflows", yaml.safe_load(path.read_text()), format="json")
+        answer = operator_api_client.post("/v1/opscore/workflows", yaml.safe_load(path.read_text()), format="json")
         assert answer.status_code == 201, f"{path.name}: {answer.content!r}"
 
 

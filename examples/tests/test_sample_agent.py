@@ -82,7 +82,7 @@ def agent(live_stack, tmp_path):
 
 
 def api(stack, method: str, path: str, **kwargs) -> requests.Response:
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    headers = {"Authorization": f"Bearer {stack.operator_token}"}  # operator calls; the agent uses the shared key
     return requests.request(method, f"{stack.url}{path}", headers=headers, timeout=10, **kwargs)
 
 
