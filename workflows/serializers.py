@@ -57,11 +57,9 @@ class DefinitionResponseSerializer(DefinitionSerializer):
     source = serializers.CharField()
 
 
-class AgentTriggerRequestSerializer(serializers.Serializer):
-    workflowDefinitionId = serializers.CharField(required=False)
-    workflowDefinition = serializers.JSONField(required=False, help_text="An inline definition (stored too).")
-    initialPayload = serializers.DictField(required=False, default=dict)
-    callbackUrl = serializers.URLField(
+def callback_url_field() -> serializers.URLField:
+    """The optional ``callbackUrl`` of both triggers: a URL that passes the callback safety rules."""
+    return serializers.URLField(
         required=False,
         allow_blank=True,
         default="",
@@ -69,6 +67,13 @@ class AgentTriggerRequestSerializer(serializers.Serializer):
         validators=[safe_callback_url],
         help_text=CALLBACK_HELP,
     )
+
+
+class AgentTriggerRequestSerializer(serializers.Serializer):
+    workflowDefinitionId = serializers.CharField(required=False)
+    workflowDefinition = serializers.JSONField(required=False, help_text="An inline definition (stored too).")
+    initialPayload = serializers.DictField(required=False, default=dict)
+    callbackUrl = callback_url_field()
 
 
 class AgentTriggerResponseSerializer(serializers.Serializer):
@@ -81,14 +86,7 @@ class RunRequestSerializer(serializers.Serializer):
     initialPayload = serializers.DictField(required=False, default=dict)
     agentId = serializers.CharField(required=False, allow_blank=True, default="")
     version = serializers.CharField(required=False, allow_blank=True, default="")
-    callbackUrl = serializers.URLField(
-        required=False,
-        allow_blank=True,
-        default="",
-        max_length=2048,
-        validators=[safe_callback_url],
-        help_text=CALLBACK_HELP,
-    )
+    callbackUrl = callback_url_field()
 
 
 class RunResponseSerializer(AgentTriggerResponseSerializer):
