@@ -72,7 +72,7 @@ def test_plain_format_is_available(settings):
 
     assert settings.LOGGING["handlers"]["console"]["formatter"] in {"json", "plain"}
     assert settings.LOGGING["formatters"]["json"]["()"].endswith("JsonFormatter")
-    assert settings.LOGGING["handlers"]["console"]["filters"] == ["redact", "context"]
+    assert settings.LOGGING["handlers"]["console"]["filters"] == ["idle_sweep", "redact", "context"]
     import logging
 
     record = logging.LogRecord("x", logging.INFO, "x", 0, "hello %s", ("world",), None)
