@@ -285,8 +285,9 @@ def trigger_burst(ops: Ops, workflow_id: str, count: int, tag: str) -> list[str]
 
 
 @pytest.fixture
-def ops(live_server, settings) -> Ops:
-    return Ops(live_server.url, settings.OPSCORE_API_KEY)
+def ops(live_server, operator_token) -> Ops:
+    """Operator calls (definitions, runs) and state reports: an operator token may do both."""
+    return Ops(live_server.url, operator_token)
 
 
 @pytest.fixture
@@ -373,7 +374,12 @@ def test_a_heartbeat_idle_before_active_completes_nothing_and_the_task_moves_on(
     with workers(mock.url, count=1, beat=False):
         session_id = ops.run("hb", {"text": "heartbeat"})
         run = wait_until(
-            lambda: TaskRun.objects.filter(session_id=session_id, accepted_at__isnull=False).first(),
+            lambda: TaskRun.objects.filter(session_id=session_id, status="dispatched").first(),
+            timeout=20,
+            message="the dispatch to the ghost",
+        )
+        wait_until(
+            lambda: DispatchAttempt.objects.filter(dispatch_ref=run.dispatch_ref, outcome="accepted").exists(),
             timeout=20,
             message="the dispatch to the ghost accepted by AgentKit",
         )
@@ -403,14 +409,14 @@ def test_a_heartbeat_idle_before_active_completes_nothing_and_the_task_moves_on(
 # --- (c) scale-out -------------------------------------------------------------------------------------------
 
 
-def test_two_web_processes_two_workers_two_beats_on_one_database(fleet, settings):
+def test_two_web_processes_two_workers_two_beats_on_one_database(fleet, settings, operator_token):
     poll, tick = 2, 2
     install_schedules(settings, poll_interval=poll)
     env = {"AGENTKIT_POLL_INTERVAL": str(poll), **WORKER_ENV}
     with ExitStack() as stack:
         web_url = stack.enter_context(running_web_server({"OPSCORE_API_KEY": settings.OPSCORE_API_KEY}, workers=2))
         mock = fleet(8, opscore_url=web_url)
-        ops = Ops(web_url, settings.OPSCORE_API_KEY)
+        ops = Ops(web_url, operator_token)
         ops.define(chain("scale"))
         ops.define({"id": "ticked", "tasks": [{"taskId": "s1", "agentCapability": "summarise",
                                                "parameters": {"text": "tick"}}]})  # fmt: skip
