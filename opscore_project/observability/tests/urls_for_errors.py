@@ -18,6 +18,8 @@ class BoomApi(APIView):
 
 
 class DatabaseDownApi(APIView):
+    required_scope = "agent"
+
     def get(self, request):
         raise OperationalError('connection to server at "127.0.0.1", port 5432 failed: Connection refused')
 
