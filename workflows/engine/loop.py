@@ -38,9 +38,16 @@ RELAY_BATCH = 4  # most dispatches one relay call leases, sends (one after the o
 Relay = Callable[[list[str]], object]
 
 
-def engine_drain(*, now: datetime | None = None, relay: Relay | None = None) -> list[StepResult]:
+def engine_drain(
+    *, now: datetime | None = None, relay: Relay | None = None, check_overdue: bool = True
+) -> list[StepResult]:
     """Step until nothing is left (or another process holds the engine), relaying each step's dispatches once it
-    has committed, then relay whatever older dispatches are overdue. ``relay`` defaults to Celery messages."""
+    has committed, then relay whatever older dispatches are overdue. ``relay`` defaults to Celery messages.
+
+    A step that did not fill its batch took everything there was (the runs it made ready it dispatched itself);
+    what arrived meanwhile sent its own NOTIFY, so the loop comes back for it. Another step right away happens only
+    after a full batch: steps are never run just to find nothing.
+    """
     relay = relay or relay_request
     results: list[StepResult] = []
     for _ in range(MAX_STEPS_PER_DRAIN):
@@ -50,11 +57,12 @@ def engine_drain(*, now: datetime | None = None, relay: Relay | None = None) -> 
         results.append(result)
         if result.dispatched:
             relay(result.dispatched)
-        if not result.did_work:
+        if not result.full:
             break
-    overdue = dispatches_overdue(now=now or timezone.now())
-    if overdue:
-        relay(overdue)
+    if check_overdue:
+        overdue = dispatches_overdue(now=now or timezone.now())
+        if overdue:
+            relay(overdue)
     return results
 
 
@@ -145,9 +153,14 @@ class EngineLoop(threading.Thread):
             try:
                 if settings.IS_POSTGRES:
                     listener = _listen_connection()
+                last_overdue_check = 0.0
                 while not self._stopping.is_set():
                     started = time.monotonic()
-                    busy = any(result.did_work for result in engine_drain(relay=self._relays.submit))
+                    check_overdue = started - last_overdue_check >= settings.OPSCORE_ENGINE_TICK_SECONDS
+                    if check_overdue:
+                        last_overdue_check = started
+                    results = engine_drain(relay=self._relays.submit, check_overdue=check_overdue)
+                    busy = any(result.did_work for result in results)
                     counters.counters_flush()
                     self._wait(listener)
                     if busy:
