@@ -17,6 +17,7 @@ The cursor is still Django's wrapper (query logging, ``assertNumQueries``, error
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -68,10 +69,10 @@ def bulk_update_rows(model, rows: Sequence[Any], fields: Sequence[str]) -> None:
     pk = meta.pk
     columns = [meta.get_field(name) for name in fields]
     arrays = [[pk.get_db_prep_value(row.pk, connection) for row in rows]]
-    casts = [f"%s::{pk.db_type(connection)}[]"]
+    casts = [f"%s::{_db_type(pk)}[]"]
     for field in columns:
         values = [getattr(row, field.attname) for row in rows]
-        db_type = field.db_type(connection)
+        db_type = _db_type(field)
         if db_type == "jsonb":
             # One text array, cast per element: a jsonb[] parameter would need an adapter per value.
             arrays.append([None if v is None else json.dumps(v, separators=(",", ":")) for v in values])
@@ -81,7 +82,7 @@ def bulk_update_rows(model, rows: Sequence[Any], fields: Sequence[str]) -> None:
             casts.append(f"%s::{_array_type(db_type)}[]")
     names = ["pk"] + [f"c{i}" for i in range(len(columns))]
     assignments = ", ".join(
-        f'"{field.column}" = v.c{i}' + ("::jsonb" if field.db_type(connection) == "jsonb" else "")
+        f'"{field.column}" = v.c{i}' + ("::jsonb" if _db_type(field) == "jsonb" else "")
         for i, field in enumerate(columns)
     )
     sql = (
@@ -91,6 +92,12 @@ def bulk_update_rows(model, rows: Sequence[Any], fields: Sequence[str]) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, arrays)
+
+
+@functools.lru_cache(maxsize=512)
+def _db_type(field) -> str:
+    """A field's column type (Django recomputes it on every call; the engine asks thousands of times a second)."""
+    return field.db_type(connection)
 
 
 def _array_type(db_type: str) -> str:
@@ -113,7 +120,7 @@ def bulk_insert_rows(model, rows: Sequence[Any], *, ignore_conflicts: bool = Fal
     arrays, casts = [], []
     for field in fields:
         values = [getattr(row, field.attname) for row in rows]
-        db_type = field.db_type(connection)
+        db_type = _db_type(field)
         if db_type == "jsonb":
             arrays.append([None if v is None else json.dumps(v, cls=DjangoJSONEncoder) for v in values])
             casts.append("%s::text[]")
@@ -121,9 +128,7 @@ def bulk_insert_rows(model, rows: Sequence[Any], *, ignore_conflicts: bool = Fal
             arrays.append([field.get_db_prep_value(v, connection) for v in values])
             casts.append(f"%s::{_array_type(db_type)}[]")
     columns = ", ".join(f'"{field.column}"' for field in fields)
-    selects = ", ".join(
-        f"c{i}::jsonb" if field.db_type(connection) == "jsonb" else f"c{i}" for i, field in enumerate(fields)
-    )
+    selects = ", ".join(f"c{i}::jsonb" if _db_type(field) == "jsonb" else f"c{i}" for i, field in enumerate(fields))
     names = ", ".join(f"c{i}" for i in range(len(fields)))
     sql = f'INSERT INTO "{meta.db_table}" ({columns}) SELECT {selects} FROM unnest({", ".join(casts)}) AS v ({names})'
     with connection.cursor() as cursor:
