@@ -9,9 +9,7 @@ class WorkflowsConfig(AppConfig):
         from lifecycle.hooks import register_state_listener, register_state_probe
         from workflows.engine import reports
         from workflows.listeners import on_dispatch_outcomes, on_state_report
-        from workflows.selectors import TASK_RUN_WAITING_PROBE, TASK_RUN_WAITING_PROBE_SQL
 
-        register_state_probe(TASK_RUN_WAITING_PROBE, TASK_RUN_WAITING_PROBE_SQL)
         register_state_probe(
             reports.ENGINE_INBOX_PROBE,
             reports.ENGINE_INBOX_EXPRESSION,

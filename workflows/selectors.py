@@ -6,26 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from opscore_project.lib.db import fetchone_idempotent
 from workflows.models import TaskRun, TaskRunStatus, WorkflowDefinition, WorkflowSession, duration_ms
-
-# Served by the partial index task_run_pending_idx (status = 'pending').
-_TASK_RUN_WAITING_SQL = (
-    f"SELECT EXISTS (SELECT 1 FROM {TaskRun._meta.db_table} WHERE status = 'pending' AND ready_at <= %s)"
-)
-
-
-# The same question as a lifecycle state probe: answered inside the state write's statement for idle reports,
-# so an idle report costs no second round trip (registered in WorkflowsConfig.ready()).
-TASK_RUN_WAITING_PROBE = "task_run_waiting"
-TASK_RUN_WAITING_PROBE_SQL = (
-    f"CASE WHEN %(state)s = 'idle' THEN EXISTS (SELECT 1 FROM {TaskRun._meta.db_table} "
-    "WHERE status = 'pending' AND ready_at <= %(now)s) ELSE false END"
-)
-
 
 # Definitions are immutable once stored (a new version is a new row; sessions PROTECT theirs), so each process
 # keeps the ones it has loaded: the engine reads a session's definition on every completion and dispatch.
@@ -45,12 +28,8 @@ def definition_of(session: WorkflowSession) -> WorkflowDefinition:
 
 
 def task_run_waiting_exists(*, now: datetime) -> bool:
-    """Whether any task run is waiting for an agent. Asked on every idle state report (the hot path).
-
-    On Postgres a prepared statement: the ORM spends ~4x longer building this query than Postgres answering it.
-    """
-    if settings.IS_POSTGRES:
-        return bool(fetchone_idempotent(_TASK_RUN_WAITING_SQL, [now])[0])
+    """Whether any task run is waiting for an agent (asked on idle reports; on Postgres the state write's own
+    statement answers it, see ``workflows.engine.reports``)."""
     return TaskRun.objects.filter(status=TaskRunStatus.PENDING, ready_at__lte=now).exists()
 
 

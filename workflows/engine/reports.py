@@ -140,6 +140,5 @@ def state_report_received(result: StateReportResult) -> None:
         return
     if result.state != AgentState.IDLE or not result.became_current or result.assigned_task:
         return
-    waiting = result.probes.get(selectors.TASK_RUN_WAITING_PROBE)
-    if waiting if waiting is not None else selectors.task_run_waiting_exists(now=result.received_at):
+    if selectors.task_run_waiting_exists(now=result.received_at):
         engine_wake()

@@ -119,28 +119,39 @@ def test_a_report_from_a_free_agent_that_is_not_idle_costs_no_query(make_agent, 
 
 
 @postgres_only
-def test_an_idle_report_with_nothing_waiting_costs_no_query_after_the_write(make_agent, clock):
+def test_an_idle_report_costs_no_query_after_the_write(make_agent, clock):
     make_agent("a1", ["c"])
     from lifecycle.services import _state_report_postgres
     from workflows.listeners import on_state_report
 
-    # "Is any task waiting?" is answered by a probe inside the state write itself.
+    # The engine's part (inbox row, wake-up) is done inside the state write's own statement.
     result = _state_report_postgres("a1", "idle", {}, clock.tick(), timezone.now())
-    assert result.probes["task_run_waiting"] is False
+    assert result.probes["engine_inbox"] is True
     with CaptureQueriesContext(connection) as queries:
         on_state_report(result)
     assert len(queries) == 0
 
 
 @postgres_only
-def test_an_idle_report_sees_a_waiting_task_through_the_probe(define, start, make_agent, clock):
-    make_agent("busy", ["c"], state="active")
-    session = start(define(linear("c")))
-    assert runs(session) == [("s1", 1, "pending")]
-    from lifecycle.services import _state_report_postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_report_wakes_the_engine_only_while_a_task_waits(define, make_agent, clock):
+    """The NOTIFY the engine loops LISTEN for: sent by an idle agent's report while a task waits, not otherwise."""
+    import psycopg
 
-    result = _state_report_postgres("busy", "idle", {}, clock.tick(), timezone.now())
-    assert result.probes["task_run_waiting"] is True
+    from lifecycle.services import agent_state_report
+    from workflows.engine.reports import ENGINE_CHANNEL
+
+    make_agent("busy", ["c"], state="active")
+    db = settings.DATABASES["default"]
+    with psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], autocommit=True) as conn:
+        conn.execute(f"LISTEN {ENGINE_CHANNEL}")
+        agent_state_report(agent_id="busy", state="idle", details={}, reported_at=clock.tick())
+        assert list(conn.notifies(timeout=0.5, stop_after=1)) == []  # nothing waits: no wake-up
+        services.session_start(definition=define(linear("c")))
+        list(conn.notifies(timeout=0.5, stop_after=1))  # the session start's own wake-up
+        agent_state_report(agent_id="busy", state="active", details={}, reported_at=clock.tick())
+        agent_state_report(agent_id="busy", state="idle", details={}, reported_at=clock.tick())
+        assert [n.channel for n in conn.notifies(timeout=2, stop_after=1)] == [ENGINE_CHANNEL]
 
 
 @postgres_only  # SQLite: Django's bulk operations, one statement per batch of rows
