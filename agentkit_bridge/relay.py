@@ -34,7 +34,7 @@ from opscore_project.lib.db import bulk_insert_rows
 from opscore_project.observability import events
 from opscore_project.observability.counters import counters_add
 from opscore_project.observability.models import OperationEvent
-from opscore_project.observability.oplog import counter_increments
+from opscore_project.observability.oplog import counter_increments, operation_event
 
 logger = logging.getLogger(__name__)
 
@@ -161,12 +161,12 @@ def _stale_refs(missing: set[str]) -> list[str]:
     stale = sorted(missing - still_there - accepted)
     if stale:
         OperationEvent.objects.bulk_create(
-            OperationEvent(
+            operation_event(
+                events.TASK_DISPATCH_STALE,
+                {"dispatchRef": ref},
                 level="warning",
-                event_type=events.TASK_DISPATCH_STALE,
                 task_id=ref,
                 message=f"Dispatch {ref} is no longer current (its run was retried, cancelled or re-routed): not sent",
-                context={"dispatchRef": ref},
             )
             for ref in stale
         )
@@ -229,13 +229,13 @@ def _record(results: list[_Sent]) -> None:
                 agent_id=r.row.agent_id, now=now
             ):
                 rows.append(
-                    OperationEvent(
+                    operation_event(
+                        events.AGENT_DEREGISTERED,
+                        {"via": "dispatch", "dispatchRef": r.row.dispatch_ref},
                         level="warning",
-                        event_type=events.AGENT_DEREGISTERED,
                         agent_id=r.row.agent_id,
                         message=f"Agent {r.row.agent_id} deregistered: AgentKit answered 404 on /run "
                         "(it no longer knows it).",
-                        context={"via": "dispatch", "dispatchRef": r.row.dispatch_ref},
                     )
                 )
             outcomes.append(
@@ -275,11 +275,10 @@ def _events_of(r: _Sent) -> list[OperationEvent]:
         message = f"Dispatch of {ref} to {agent_id} failed for good (attempt {attempt}): {r.error}"
     common = {"agent_id": agent_id, "session_id": r.row.session_id, "task_id": ref, "message": message}
     level = "info" if r.outcome == DispatchOutcomeKind.ACCEPTED else "warning"
-    rows = [OperationEvent(level=level, event_type=events.TASK_DISPATCH_ATTEMPT, context=context, **common)]
+    rows = [operation_event(events.TASK_DISPATCH_ATTEMPT, context, level=level, **common)]
     if r.outcome == DispatchOutcomeKind.FAILED:
-        failed_context = {**context, "error": r.error}
         rows.append(
-            OperationEvent(level="error", event_type=events.TASK_DISPATCH_FAILED, context=failed_context, **common)
+            operation_event(events.TASK_DISPATCH_FAILED, {**context, "error": r.error}, level="error", **common)
         )
     return rows
 

@@ -356,10 +356,6 @@ class Transitions:
         self._delivery_failures.clear()
         self.ended_sessions = []
 
-    @property
-    def created_runs(self) -> list[TaskRun]:
-        return list(self._new_runs)
-
     # --- helpers --------------------------------------------------------------------------------------------
 
     @staticmethod
