@@ -14,6 +14,7 @@ from opscore_project.errors import Conflict, NotFound
 from opscore_project.lib.db import bulk_insert_rows
 from opscore_project.observability import events
 from workflows.engine import planning
+from workflows.engine.controls import workflow_pause_state
 from workflows.engine.oplog import EventBuffer
 from workflows.engine.reports import engine_wake
 from workflows.engine.transitions import Transitions
@@ -32,13 +33,21 @@ def session_start(
 ) -> tuple[WorkflowSession, bool]:
     """Create a session pinned to ``definition`` with its first task runs, and wake the engine to dispatch them.
 
-    With ``idempotency_key`` the same key always returns the same session. Returns (session, created).
+    With ``idempotency_key`` the same key always returns the same session. Returns (session, created). While the
+    workflow is paused the session waits as ``pending``; raises Conflict instead when the pause rejects new
+    sessions (``rejectWhenPaused``).
     """
     now = now or timezone.now()
     if idempotency_key:
         existing = WorkflowSession.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing, False
+    paused = workflow_pause_state(workflow_id=definition.workflow_id)
+    if paused:
+        raise Conflict(
+            f"Workflow {definition.workflow_id!r} is paused and refuses new sessions; resume it first.",
+            errors={"workflowId": ["Paused (rejectWhenPaused)."]},
+        )
     try:
         with transaction.atomic():
             session = WorkflowSession.objects.create(
@@ -54,8 +63,10 @@ def session_start(
             buffer = EventBuffer()
             buffer.add(
                 events.SESSION_CREATED,
-                {"workflowId": definition.workflow_id, "version": definition.version},
-                message=f"Session of {definition} created",
+                {"workflowId": definition.workflow_id, "version": definition.version}
+                | ({"held": "workflow paused"} if paused is not None else {}),
+                message=f"Session of {definition} created"
+                + (" (waiting: the workflow is paused)" if paused is not None else ""),
                 agent_id=agent.agent_id if agent else "",
                 session_id=session.pk,
             )
