@@ -9,17 +9,20 @@ What they are (rows in ``DispatchControl``, ``WorkflowControl``, ``CapabilityLim
 - ``max_in_flight`` per capability: runs of that capability dispatched or running, across every agent.
 
 The engine reads all of it once per step (``dispatch_controls_read``, one statement on tables that are empty
-unless an operator set something) and the current usage only when a limit exists (``limit_usage``). Both are read
-inside the engine step's transaction, under its cluster-wide advisory lock, after the step's transitions: the
-only writes that raise usage are dispatches, and they happen in that same locked pass, so two dispatchers can
-never both see room for the same slot.
+unless an operator set something) and the current usage only when a limit exists (``limit_usage``). Usage is
+read in the dispatch pass, after the step's transitions, under an advisory lock held until the pass commits
+(``LIMITS_LOCK_KEY``; inside an engine step, which is exclusive cluster-wide already, it is never contended).
+The only writes that raise usage are dispatches, made in such a pass, so two dispatchers can never both see room
+for the same slot. (A failed session retried by an operator resumes as running at once, outside the pass: it
+can take a workflow over its running-sessions limit; no new session starts until it is back under.)
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -269,8 +272,25 @@ class DispatchGate:
                 self.session_slots[run.session.workflow_id] -= 1
 
 
+# Serialises the passes that enforce limits, from the usage read to their commit. Engine steps are exclusive
+# already (step.ENGINE_LOCK_KEY), so inside a step this lock is never contended; it makes a dispatch pass run
+# outside a step (two engines by mistake, a test) just as safe.
+LIMITS_LOCK_KEY = 0x0C0E_E262
+
+
 def dispatch_gate(controls: DispatchControls) -> DispatchGate | None:
-    """The pass's gate, or None when nothing is paused or limited (the pass then costs what it always did)."""
+    """The pass's gate, or None when nothing is paused or limited (the pass then costs what it always did).
+    With limits, takes the limits lock (held until the pass's transaction ends) before reading their usage."""
     if not (controls.has_limits or controls.paused_workflows):
         return None
+    if controls.has_limits:
+        limits_lock()
     return DispatchGate(controls, limit_usage(controls))
+
+
+def limits_lock() -> None:
+    """Take the limits lock for the rest of the transaction (re-entrant). Taken before any row lock, by the
+    engine step right after its own lock and by a pass on its own, so the two never wait for each other."""
+    if settings.IS_POSTGRES:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LIMITS_LOCK_KEY])

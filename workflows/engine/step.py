@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from workflows.engine.controls import dispatch_controls_read
+from workflows.engine.controls import dispatch_controls_read, limits_lock
 from workflows.engine.deadlines import Due, apply_deadlines, due_runs
 from workflows.engine.dispatch import dispatch_ready
 from workflows.engine.oplog import EventBuffer
@@ -87,8 +87,10 @@ def engine_step(*, now: datetime | None = None, limit: int | None = None) -> Ste
     with transaction.atomic():
         if not _engine_lock():
             return None
-        reports = _claim_reports(limit)
         controls = dispatch_controls_read()
+        if controls.has_limits:
+            limits_lock()  # before any row lock (lock order: engine → limits → rows)
+        reports = _claim_reports(limit)
         due = due_runs(now=now, limit=limit, controls=controls) if _deadlines_due(explicit_now) else Due()
         run_ids = {report.run_id for report in reports} | due.run_ids
         if run_ids:
