@@ -382,3 +382,13 @@ def capability_limit_as_dict(limit: CapabilityLimit, in_flight: int | None = Non
             status__in=(TaskRunStatus.DISPATCHED, TaskRunStatus.RUNNING), capability=limit.capability
         ).count()
     return {"capability": limit.capability, "maxInFlight": limit.max_in_flight, "inFlight": in_flight}
+
+
+def session_waiting_reasons(*, session_id: str) -> dict[str, str]:
+    """Why each waiting run of one session waits, keyed by task run id (the dashboard's session page)."""
+    try:
+        uuid.UUID(str(session_id))
+    except ValueError:
+        return {}
+    runs = list(TaskRun.objects.filter(session_id=session_id, status=TaskRunStatus.PENDING).select_related("session"))
+    return {str(pk): reason for pk, reason in waiting_reasons(runs, now=timezone.now()).items()}
