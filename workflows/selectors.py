@@ -188,6 +188,7 @@ class DispatchControls:
     paused_workflows: frozenset[str] = frozenset()
     workflow_limits: dict[str, int] = field(default_factory=dict)
     capability_limits: dict[str, int] = field(default_factory=dict)
+    limits_locked: bool = False  # this transaction already holds the limits lock (engine.controls.limits_lock)
 
     @property
     def has_limits(self) -> bool:

@@ -283,7 +283,7 @@ def dispatch_gate(controls: DispatchControls) -> DispatchGate | None:
     With limits, takes the limits lock (held until the pass's transaction ends) before reading their usage."""
     if not (controls.has_limits or controls.paused_workflows):
         return None
-    if controls.has_limits:
+    if controls.has_limits and not controls.limits_locked:
         limits_lock()
     return DispatchGate(controls, limit_usage(controls))
 

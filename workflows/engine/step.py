@@ -9,7 +9,7 @@ lock, or by the next one (every writer also NOTIFYs, and loops also wake on a ti
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.conf import settings
@@ -90,6 +90,7 @@ def engine_step(*, now: datetime | None = None, limit: int | None = None) -> Ste
         controls = dispatch_controls_read()
         if controls.has_limits:
             limits_lock()  # before any row lock (lock order: engine → limits → rows)
+            controls = replace(controls, limits_locked=True)
         reports = _claim_reports(limit)
         due = due_runs(now=now, limit=limit, controls=controls) if _deadlines_due(explicit_now) else Due()
         run_ids = {report.run_id for report in reports} | due.run_ids

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from opscore_project.errors import Conflict
@@ -205,3 +206,46 @@ def test_a_waiting_run_without_agent_says_so(define, start):
     assert reasons_of(session) == ["no eligible agent"]
     status = selectors.dispatch_status()
     assert status["waitingTasks"] == 1 and status["paused"] is False
+
+
+# --- cost ------------------------------------------------------------------------------------------------------
+
+
+def _step_statements(define, start, make_agent, clock, *, configure=None) -> int:
+    """Statements of one engine step that completes 10 runs and dispatches their next tasks."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from lifecycle.services import agent_state_report
+
+    agents = [make_agent(f"a{i}", ["c1", "c2"]) for i in range(10)]
+    definition = define(linear("c1", "c2"))
+    if configure:
+        configure()
+    for _ in agents:
+        start(definition)
+    for agent in agents:
+        agent_state_report(agent_id=agent.agent_id, state="active", details={}, reported_at=clock.tick())
+    services.engine_drain()
+    for agent in agents:
+        agent_state_report(agent_id=agent.agent_id, state="idle", details={"result": 1}, reported_at=clock.tick())
+    with CaptureQueriesContext(connection) as queries:
+        result = services.engine_step()
+    assert len(result.dispatched) == 10
+    return len(queries)
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="statement counts of Postgres")
+def test_limits_that_do_not_bind_cost_two_statements_per_step(define, start, make_agent, clock, sent):
+    plain = _step_statements(define, start, make_agent, clock)
+    WorkflowSession.objects.all().delete()
+    from lifecycle.models import Agent
+
+    Agent.objects.all().delete()
+
+    def configure() -> None:
+        controls.capability_limit_set(capability="c2", max_in_flight=1000)
+        controls.workflow_limits_set(workflow_id="wf", max_running_sessions=1000)
+
+    limited = _step_statements(define, start, make_agent, clock, configure=configure)
+    assert limited == plain + 2  # the limits lock and one usage read
