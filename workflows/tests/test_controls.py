@@ -80,6 +80,21 @@ def test_reject_when_paused_refuses_new_sessions(define, start, make_agent):
     assert not WorkflowSession.objects.exists()
 
 
+def test_a_schedule_tick_of_a_workflow_refusing_sessions_is_skipped(define):
+    from workflows.models import WorkflowSchedule
+
+    define(single("c", "wf"))
+    schedule = services.workflow_schedule_save(
+        schedule=WorkflowSchedule(name="s", workflow_id="wf", interval_seconds=60, allow_overlap=True)
+    )
+    controls.workflow_pause(workflow_id="wf", reject_when_paused=True)
+    outcome = services.workflow_schedule_run(schedule_id=schedule.pk)
+    assert outcome.session is None and not WorkflowSession.objects.exists()
+    assert OperationEvent.objects.filter(event_type="schedule.skipped", context__reason="workflow paused").exists()
+    controls.workflow_pause(workflow_id="wf")  # a plain pause: the tick's session waits
+    assert services.workflow_schedule_run(schedule_id=schedule.pk).session.status == "pending"
+
+
 def test_pausing_an_unknown_workflow_is_not_found():
     from opscore_project.errors import NotFound
 
