@@ -84,6 +84,9 @@ def test_the_cli_runs_maintenance_mode_and_limits(capsys, cli_env, client, store
     client.trigger_workflow(WF)
     code, out, _ = run(capsys, "dispatch", "waiting")
     assert code == 0 and "dispatch paused" in out and WF in out
+    (session_id,) = [w.session_id for w in client.list_waiting_tasks()]
+    code, out, _ = run(capsys, "sessions", "show", session_id)
+    assert code == 0 and "waiting: dispatch paused" in out
     code, out, _ = run(capsys, "dispatch", "resume")
     assert code == 0 and "running" in out
     code, out, _ = run(capsys, "dispatch", "set-limit", "summarise", "10")
