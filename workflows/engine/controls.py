@@ -13,8 +13,8 @@ unless an operator set something) and the current usage only when a limit exists
 read in the dispatch pass, after the step's transitions, under an advisory lock held until the pass commits
 (``LIMITS_LOCK_KEY``; inside an engine step, which is exclusive cluster-wide already, it is never contended).
 The only writes that raise usage are dispatches, made in such a pass, so two dispatchers can never both see room
-for the same slot. (A failed session retried by an operator resumes as running at once, outside the pass: it
-can take a workflow over its running-sessions limit; no new session starts until it is back under.)
+for the same slot. (Retrying a failed session, which resumes it as running outside the pass, checks the
+workflow's limit under the same lock: ``sessions.session_retry``.)
 """
 
 from __future__ import annotations

@@ -203,6 +203,27 @@ def test_a_workflow_limit_caps_running_sessions(define, start, make_agent, repor
     assert first.status == "completed" and second.status == "running"
 
 
+def test_a_retried_session_waits_when_its_workflow_is_at_its_limit(define, start, make_agent, report, sent):
+    make_agent("a1", ["c"])
+    definition = define(single("c", "wf"))
+    failed = start(definition)
+    report("a1", "active")
+    report("a1", "error", {"message": "boom"})
+    report("a1", "idle")
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+    controls.workflow_limits_set(workflow_id="wf", max_running_sessions=1)
+    running = start(definition)
+    assert running.status == "running"
+    services.session_retry(session_id=failed.pk)
+    failed.refresh_from_db()
+    assert failed.status == "pending"
+    assert reasons_of(failed) == [None, "limit workflow wf: 1/1"]  # the failed attempt, then the new one
+    finish(report, "a1")  # the running one completes: the retried one starts
+    failed.refresh_from_db()
+    assert failed.status == "running"
+
+
 def test_limits_are_removable(define, start, make_agent, sent):
     make_agent("a1", ["c"])
     make_agent("a2", ["c"])
