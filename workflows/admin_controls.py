@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.core.validators import MinValueValidator
 
 from opscore_project.errors import ApiError
-from workflows import selectors
+from workflows import control_selectors as selectors
 from workflows.engine import controls
 from workflows.models import CapabilityLimit, DispatchControl, WorkflowControl, WorkflowDefinition
 

@@ -14,7 +14,7 @@ from opscore_project.authn.scopes import OPERATOR
 from opscore_project.errors import ValidationFailed
 from opscore_project.pagination import StandardPagination
 from opscore_project.schema import PAGE_PARAMETERS, error_responses, paginated_list_responses
-from workflows import selectors
+from workflows import control_selectors as selectors
 from workflows.engine import controls
 from workflows.models import CapabilityLimit
 

@@ -18,7 +18,7 @@ from opscore_project.errors import ValidationFailed
 from opscore_project.observability import selectors
 from opscore_project.observability.apis import parse_event_filters
 from opscore_project.observability.models import EventLevel
-from workflows import selectors as workflow_selectors
+from workflows import control_selectors as workflow_selectors
 
 _FILTER_NAMES = ("agent", "session", "level", "type", "since", "until", "q")
 _INITIAL_ROWS = 100

@@ -29,6 +29,13 @@ from django.utils import timezone
 from opscore_project.errors import NotFound
 from opscore_project.observability import events
 from opscore_project.observability.oplog import log_operation
+from workflows.control_selectors import (
+    NO_CONTROLS,
+    DispatchControls,
+    LimitUsage,
+    dispatch_controls_read,
+    limit_usage,
+)
 from workflows.engine.reports import engine_wake
 from workflows.models import (
     CapabilityLimit,
@@ -38,13 +45,6 @@ from workflows.models import (
     TaskRunStatus,
     WorkflowControl,
     WorkflowDefinition,
-)
-from workflows.selectors import (
-    NO_CONTROLS,
-    DispatchControls,
-    LimitUsage,
-    dispatch_controls_read,
-    limit_usage,
 )
 
 __all__ = ["NO_CONTROLS", "DispatchControls", "dispatch_controls_read"]

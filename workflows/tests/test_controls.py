@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from opscore_project.errors import Conflict
 from opscore_project.observability.models import OperationEvent
-from workflows import selectors, services
+from workflows import control_selectors, selectors, services
 from workflows.engine import controls
 from workflows.models import TaskRun, WorkflowSession
 from workflows.tests.conftest import linear
@@ -240,7 +240,7 @@ def test_limits_are_removable(define, start, make_agent, sent):
 def test_a_waiting_run_without_agent_says_so(define, start):
     session = start(define(single("c", "wf")))
     assert reasons_of(session) == ["no eligible agent"]
-    status = selectors.dispatch_status()
+    status = control_selectors.dispatch_status()
     assert status["waitingTasks"] == 1 and status["paused"] is False
 
 
@@ -266,7 +266,7 @@ def _step_statements(define, start, make_agent, clock, *, configure=None) -> int
     for agent in agents:
         agent_state_report(agent_id=agent.agent_id, state="idle", details={"result": 1}, reported_at=clock.tick())
     with CaptureQueriesContext(connection) as queries:
-        result = services.engine_step()
+        result = services.engine_step(now=timezone.now())  # an explicit time: deadlines are always read
     assert len(result.dispatched) == 10
     return len(queries)
 
