@@ -42,6 +42,16 @@ ACCESS: dict[str, dict[str, str]] = {
     "v1/opscore/workflows/<str:workflow_id>": {"GET": OPERATOR},
     "v1/opscore/workflows/<str:workflow_id>/versions": {"GET": OPERATOR},
     "v1/opscore/workflows/<str:workflow_id>/run": {"POST": OPERATOR},
+    "v1/opscore/workflows/<str:workflow_id>/controls": {"GET": OPERATOR},
+    "v1/opscore/workflows/<str:workflow_id>/pause": {"POST": OPERATOR},
+    "v1/opscore/workflows/<str:workflow_id>/resume": {"POST": OPERATOR},
+    "v1/opscore/workflows/<str:workflow_id>/limits": {"PUT": OPERATOR},
+    "v1/opscore/dispatch": {"GET": OPERATOR},
+    "v1/opscore/dispatch/pause": {"POST": OPERATOR},
+    "v1/opscore/dispatch/resume": {"POST": OPERATOR},
+    "v1/opscore/dispatch/waiting": {"GET": OPERATOR},
+    "v1/opscore/capability-limits": {"GET": OPERATOR},
+    "v1/opscore/capability-limits/<str:capability>": {"PUT": OPERATOR, "DELETE": OPERATOR},
     "v1/opscore/sessions": {"GET": OPERATOR},
     "v1/opscore/sessions/<str:session_id>": {"GET": AGENT},
     "v1/opscore/sessions/<str:session_id>/cancel": {"POST": OPERATOR},
@@ -51,6 +61,7 @@ ACCESS: dict[str, dict[str, str]] = {
     "dashboard/": {"GET": STAFF_PAGE},
     "dashboard/overview.json": {"GET": STAFF_PAGE},
     "dashboard/events/": {"GET": STAFF_PAGE},
+    "dashboard/dispatch/": {"GET": STAFF_PAGE},
     "dashboard/sessions/": {"GET": STAFF_PAGE},
     "dashboard/workflows/<str:workflow_id>/": {"GET": STAFF_PAGE},
     "dashboard/sessions/<str:session_id>/": {"GET": STAFF_PAGE},
@@ -117,6 +128,7 @@ def world(django_user_model, settings):
     return {
         "agent_id": agent.agent_id,
         "workflow_id": "wf",
+        "capability": "c",
         "session_id": str(session.id),
         "bearer": {
             "wrong key": "not-a-key",
@@ -150,6 +162,10 @@ def _body(route: str, world) -> dict | None:
         return {"workflowDefinitionId": "wf"}
     if route == "v1/opscore/workflows":
         return linear("c", wf_id="wf2")
+    if route.endswith("/limits"):
+        return {"maxRunningSessions": 2}
+    if route.startswith("v1/opscore/capability-limits/"):
+        return {"maxInFlight": 2}
     if route.endswith("/run") or route.endswith("/notify"):
         return {}
     return None
@@ -158,9 +174,10 @@ def _body(route: str, world) -> dict | None:
 def _request(client: Client, method: str, url: str, body):
     if method == "GET":
         return client.get(url)
+    send = getattr(client, method.lower())
     if body is None:
-        return client.post(url)
-    return client.post(url, body, content_type="application/json")
+        return send(url)
+    return send(url, body, content_type="application/json")
 
 
 def _expected(access: str, credential: str):

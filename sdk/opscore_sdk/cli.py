@@ -6,6 +6,7 @@ Run ``opscore --help``; the reference with exit codes is docs/sdk.md and docs/cl
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import re
@@ -44,7 +45,7 @@ from opscore_sdk.formatting import (
     task_rows,
     truncate,
 )
-from opscore_sdk.models import Event, Session
+from opscore_sdk.models import DispatchStatus, Event, Session, WorkflowControl
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the session ended failed/cancelled, or an error with no code of its own
@@ -477,6 +478,116 @@ def cmd_sessions_watch(client: OpsCoreClient, args: argparse.Namespace, con: Con
     return _watch(client, args.session_id, args, con)
 
 
+def _control_line(control: WorkflowControl, con: Console) -> str:
+    s = con.style
+    state = s("paused", "yellow", "bold") if control.paused else s("running", "green")
+    if control.paused and control.reject_when_paused:
+        state += " (rejecting new sessions)"
+    limit = control.max_running_sessions if control.max_running_sessions is not None else "none"
+    return (
+        f"Workflow {s(control.workflow_id, 'bold')}: {state}; max running sessions {limit}; "
+        f"running {control.running_sessions}, pending {control.pending_sessions}"
+    )
+
+
+def _print_control(control: WorkflowControl, con: Console) -> int:
+    if con.as_json:
+        con.json(control.raw)
+    else:
+        con.print(_control_line(control, con))
+    return EXIT_OK
+
+
+def cmd_workflows_pause(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    control = client.pause_workflow(args.workflow_id, reject_when_paused=args.reject, reason=args.reason or "")
+    return _print_control(control, con)
+
+
+def cmd_workflows_resume(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    return _print_control(client.resume_workflow(args.workflow_id), con)
+
+
+def cmd_workflows_limit(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    if args.max_running is None and not args.clear:
+        return _print_control(client.get_workflow_controls(args.workflow_id), con)
+    if args.max_running is not None and args.max_running < 1:
+        raise UsageError("--max-running must be at least 1 (use --clear to remove the limit)")
+    return _print_control(client.set_workflow_limit(args.workflow_id, None if args.clear else args.max_running), con)
+
+
+def _print_dispatch(status: DispatchStatus, con: Console) -> int:
+    if con.as_json:
+        con.json(status.raw)
+        return EXIT_OK
+    s = con.style
+    state = s("PAUSED (maintenance mode)", "yellow", "bold") if status.paused else s("running", "green")
+    pairs = [("Dispatch", state)]
+    if status.paused:
+        pairs += [("Since", fmt_time(status.paused_at)), ("Reason", status.reason or "-")]
+    pairs += [
+        ("Paused workflows", ", ".join(status.paused_workflows) or "-"),
+        ("Waiting tasks", str(status.waiting_tasks)),
+    ]
+    con.print(key_values(pairs, s))
+    rows = [[f"capability {c.capability}", f"{c.in_flight}/{c.max_in_flight}"] for c in status.capability_limits]
+    rows += [
+        [f"workflow {w.get('workflowId')}", f"{w.get('runningSessions')}/{w.get('maxRunningSessions')}"]
+        for w in status.workflow_limits
+    ]
+    if rows:
+        con.print()
+        con.print(table(["LIMIT", "USED"], rows, s))
+    return EXIT_OK
+
+
+def cmd_dispatch_status(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    return _print_dispatch(client.dispatch_status(), con)
+
+
+def cmd_dispatch_pause(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    return _print_dispatch(client.pause_dispatch(reason=args.reason or ""), con)
+
+
+def cmd_dispatch_resume(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    return _print_dispatch(client.resume_dispatch(), con)
+
+
+def cmd_dispatch_waiting(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    tasks = list(itertools.islice(client.iter_waiting_tasks(), max(0, args.limit)))
+    if con.as_json:
+        con.json([t.raw for t in tasks])
+        return EXIT_OK
+    if not tasks:
+        con.print("No task is waiting.")
+        return EXIT_OK
+    rows = [
+        [t.session_id[:8], t.workflow_id, t.task_id, t.capability, str(t.priority), t.waiting_reason] for t in tasks
+    ]
+    con.print(table(["SESSION", "WORKFLOW", "TASK", "CAPABILITY", "PRIORITY", "WAITING FOR"], rows, con.style))
+    return EXIT_OK
+
+
+def cmd_dispatch_set_limit(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    if args.max_in_flight < 1:
+        raise UsageError("the limit must be at least 1 (use remove-limit to remove it)")
+    limit = client.set_capability_limit(args.capability, args.max_in_flight)
+    if con.as_json:
+        con.json(limit.raw)
+    else:
+        con.print(f"Capability {con.style(limit.capability, 'bold')}: at most {limit.max_in_flight} in flight "
+                  f"({limit.in_flight} now)")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_dispatch_remove_limit(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    client.delete_capability_limit(args.capability)
+    if con.as_json:
+        con.json({"capability": args.capability, "removed": True})
+    else:
+        con.print(f"Capability {args.capability}: limit removed")
+    return EXIT_OK
+
+
 def _event_line(event: Event, con: Console) -> str:
     s = con.style
     ids = " ".join(
@@ -574,6 +685,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = wf_sub.add_parser("load", help="store definitions from JSON/YAML files")
     p.add_argument("files", metavar="FILE", nargs="+")
     p.set_defaults(handler=cmd_workflows_load)
+    p = wf_sub.add_parser("pause", help="pause a workflow (all versions): new sessions wait as pending")
+    p.add_argument("workflow_id", metavar="ID")
+    p.add_argument("--reject", action="store_true", help="refuse new sessions (409) instead of keeping them")
+    p.add_argument("--reason", metavar="TEXT")
+    p.set_defaults(handler=cmd_workflows_pause)
+    p = wf_sub.add_parser("resume", help="resume a paused workflow: its pending sessions start")
+    p.add_argument("workflow_id", metavar="ID")
+    p.set_defaults(handler=cmd_workflows_resume)
+    p = wf_sub.add_parser("limit", help="show or set the most sessions of a workflow running at once")
+    p.add_argument("workflow_id", metavar="ID")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--max-running", type=int, metavar="N", help="at most N sessions running at once")
+    group.add_argument("--clear", action="store_true", help="remove the limit")
+    p.set_defaults(handler=cmd_workflows_limit)
+
+    dispatch = sub.add_parser("dispatch", help="maintenance mode, capability limits and waiting tasks")
+    d_sub = dispatch.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = d_sub.add_parser("status", help="maintenance mode, paused workflows and every limit with its usage")
+    p.set_defaults(handler=cmd_dispatch_status)
+    p = d_sub.add_parser("pause", help="maintenance mode on: nothing is dispatched (reports still apply)")
+    p.add_argument("--reason", metavar="TEXT")
+    p.set_defaults(handler=cmd_dispatch_pause)
+    p = d_sub.add_parser("resume", help="maintenance mode off: dispatch starts again")
+    p.set_defaults(handler=cmd_dispatch_resume)
+    p = d_sub.add_parser("waiting", help="tasks waiting for dispatch and why")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.set_defaults(handler=cmd_dispatch_waiting)
+    p = d_sub.add_parser("set-limit", help="at most N tasks of a capability dispatched or running at once")
+    p.add_argument("capability", metavar="CAPABILITY")
+    p.add_argument("max_in_flight", metavar="N", type=int)
+    p.set_defaults(handler=cmd_dispatch_set_limit)
+    p = d_sub.add_parser("remove-limit", help="remove a capability's limit")
+    p.add_argument("capability", metavar="CAPABILITY")
+    p.set_defaults(handler=cmd_dispatch_remove_limit)
 
     p = sub.add_parser("run", help="start a workflow session")
     p.add_argument("workflow_id", metavar="WORKFLOW_ID")

@@ -20,6 +20,8 @@ from opscore_sdk.exceptions import NotFoundError, SessionWaitTimeout
 from opscore_sdk.models import (
     Agent,
     AgentState,
+    CapabilityLimit,
+    DispatchStatus,
     Event,
     Model,
     Page,
@@ -27,6 +29,8 @@ from opscore_sdk.models import (
     SessionStarted,
     StateRecord,
     StateReportAccepted,
+    WaitingTask,
+    WorkflowControl,
     WorkflowDefinition,
 )
 
@@ -368,6 +372,68 @@ class OpsCoreClient:
         Raises ``ConflictError`` unless the session failed, ``NotFoundError``.
         """
         return Session.from_dict(self._post(f"/v1/opscore/sessions/{_seg(session_id)}/retry").json())
+
+    # --- dispatch controls --------------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, body: Any = None) -> Any:
+        # Every control write is idempotent (pausing twice is one pause), so it is retried like a GET.
+        response = self._transport.request(method, path, json=body, idempotent=True)
+        return response.json() if response.content else None
+
+    def pause_workflow(
+        self, workflow_id: str, *, reject_when_paused: bool = False, reason: str = ""
+    ) -> WorkflowControl:
+        """Pause every version of a workflow: new sessions wait as ``pending`` (running ones finish); with
+        ``reject_when_paused`` new sessions are refused (``ConflictError``). Raises ``NotFoundError``."""
+        body = {"rejectWhenPaused": reject_when_paused, "reason": reason}
+        return WorkflowControl.from_dict(self._send("POST", f"/v1/opscore/workflows/{_seg(workflow_id)}/pause", body))
+
+    def resume_workflow(self, workflow_id: str) -> WorkflowControl:
+        """Resume a paused workflow: its pending sessions start. Raises ``NotFoundError``."""
+        return WorkflowControl.from_dict(self._send("POST", f"/v1/opscore/workflows/{_seg(workflow_id)}/resume"))
+
+    def get_workflow_controls(self, workflow_id: str) -> WorkflowControl:
+        """A workflow's pause state and limit with its running/pending sessions. Raises ``NotFoundError``."""
+        return WorkflowControl.from_dict(self._get(f"/v1/opscore/workflows/{_seg(workflow_id)}/controls"))
+
+    def set_workflow_limit(self, workflow_id: str, max_running_sessions: int | None) -> WorkflowControl:
+        """Set (``None``: remove) the most sessions of a workflow running at once.
+
+        Raises ``ValidationError`` (below 1), ``NotFoundError``."""
+        body = {"maxRunningSessions": max_running_sessions}
+        return WorkflowControl.from_dict(self._send("PUT", f"/v1/opscore/workflows/{_seg(workflow_id)}/limits", body))
+
+    def dispatch_status(self) -> DispatchStatus:
+        """Maintenance mode, paused workflows and every concurrency limit with its current usage."""
+        return DispatchStatus.from_dict(self._get("/v1/opscore/dispatch"))
+
+    def pause_dispatch(self, *, reason: str = "") -> DispatchStatus:
+        """Maintenance mode on: nothing is dispatched anywhere in the cluster (state reports are still applied)."""
+        return DispatchStatus.from_dict(self._send("POST", "/v1/opscore/dispatch/pause", {"reason": reason}))
+
+    def resume_dispatch(self) -> DispatchStatus:
+        """Maintenance mode off: dispatch starts again."""
+        return DispatchStatus.from_dict(self._send("POST", "/v1/opscore/dispatch/resume"))
+
+    def list_waiting_tasks(self, *, page: int = 1, page_size: int | None = None) -> Page[WaitingTask]:
+        """Task runs waiting for dispatch, in dispatch order, each with ``waiting_reason``."""
+        return self._page(WaitingTask, "/v1/opscore/dispatch/waiting", {}, page, page_size)
+
+    def iter_waiting_tasks(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[WaitingTask]:
+        return self._iter(WaitingTask, "/v1/opscore/dispatch/waiting", {}, page_size)
+
+    def list_capability_limits(self) -> list[CapabilityLimit]:
+        """Every capability limit with its tasks in flight."""
+        return list(self._iter(CapabilityLimit, "/v1/opscore/capability-limits", {}, DEFAULT_PAGE_SIZE))
+
+    def set_capability_limit(self, capability: str, max_in_flight: int) -> CapabilityLimit:
+        """Set the most tasks of ``capability`` dispatched or running at once. Raises ``ValidationError``."""
+        body = {"maxInFlight": max_in_flight}
+        return CapabilityLimit.from_dict(self._send("PUT", f"/v1/opscore/capability-limits/{_seg(capability)}", body))
+
+    def delete_capability_limit(self, capability: str) -> None:
+        """Remove a capability's limit. Raises ``NotFoundError`` when it has none."""
+        self._send("DELETE", f"/v1/opscore/capability-limits/{_seg(capability)}")
 
     def wait_for_session(
         self,

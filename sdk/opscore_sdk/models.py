@@ -208,6 +208,7 @@ class TaskRun(Model):
     dispatch_latency_ms: float | None = _key("dispatchLatencyMs")
     result: Any = _key("result")
     error: Any = _key("error")
+    waiting_reason: str | None = _key("waitingReason")
 
     @property
     def is_finished(self) -> bool:
@@ -252,6 +253,57 @@ class Event(Model):
     task_id: str = _key("taskId", default="")
     message: str = _key("message", default="")
     context: dict[str, Any] = _key("context", factory=dict)
+
+
+@dataclass
+class WorkflowControl(Model):
+    """A workflow's pause state and running-sessions limit, with its running and pending sessions."""
+
+    workflow_id: str = _key("workflowId", default="")
+    paused: bool = _key("paused", default=False)
+    paused_at: datetime | None = _ts("pausedAt")
+    reject_when_paused: bool = _key("rejectWhenPaused", default=False)
+    pause_reason: str = _key("pauseReason", default="")
+    max_running_sessions: int | None = _key("maxRunningSessions")
+    running_sessions: int = _key("runningSessions", default=0)
+    pending_sessions: int = _key("pendingSessions", default=0)
+
+
+@dataclass
+class CapabilityLimit(Model):
+    """The most tasks of one capability dispatched or running at once, and how many are now."""
+
+    capability: str = _key("capability", default="")
+    max_in_flight: int = _key("maxInFlight", default=0)
+    in_flight: int = _key("inFlight", default=0)
+
+
+@dataclass
+class DispatchStatus(Model):
+    """Maintenance mode, paused workflows and every concurrency limit with its usage."""
+
+    paused: bool = _key("paused", default=False)
+    paused_at: datetime | None = _ts("pausedAt")
+    reason: str = _key("reason", default="")
+    paused_workflows: list[str] = _key("pausedWorkflows", factory=list)
+    workflow_limits: list[dict[str, Any]] = _key("workflowLimits", factory=list)
+    capability_limits: list[CapabilityLimit] = _key("capabilityLimits", _list_of(CapabilityLimit), factory=list)
+    waiting_tasks: int = _key("waitingTasks", default=0)
+
+
+@dataclass
+class WaitingTask(Model):
+    """A task run waiting for dispatch, and why (``"limit summarise: 10/10"``, ``"workflow paused"``…)."""
+
+    task_run_id: str = _key("taskRunId", default="")
+    session_id: str = _key("sessionId", default="")
+    workflow_id: str = _key("workflowId", default="")
+    task_id: str = _key("taskId", default="")
+    capability: str = _key("capability", default="")
+    priority: int = _key("priority", default=0)
+    agent_id: str | None = _key("agentId")
+    ready_at: datetime | None = _ts("readyAt")
+    waiting_reason: str = _key("waitingReason", default="")
 
 
 M = TypeVar("M")
