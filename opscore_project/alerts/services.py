@@ -1,0 +1,398 @@
+"""Every write of the alerts app: rules, and the evaluation pass that fires and resolves alerts.
+
+Evaluation runs in a Celery beat task (``tasks.evaluate_alerts``) under a cluster-wide lock, reading live state
+and the operation log — never in the engine's path. Lock order: an alert row, then its deliveries.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from opscore_project.alerts import conditions, dispatching
+from opscore_project.alerts.models import (
+    Alert,
+    AlertCursor,
+    AlertDelivery,
+    AlertRule,
+    AlertStatus,
+    Channel,
+    Condition,
+    DeliveryStatus,
+)
+from opscore_project.errors import Conflict, NotFound, ValidationFailed
+from opscore_project.locks import try_lock
+from opscore_project.observability.models import OperationEvent
+from opscore_project.observability.oplog import log_operation
+from workflows.callback_safety import UnsafeCallbackUrl, check_callback_url
+
+logger = logging.getLogger(__name__)
+
+ALERT_FIRED = "alert.fired"
+ALERT_RESOLVED = "alert.resolved"
+
+EVALUATE_LOCK = "opscore:alerts:evaluate"
+CURSOR_NAME = "operation-log"
+EVENT_BATCH = 5000
+# Event ids are taken when a row is inserted but become visible when its transaction commits, so a lower id can
+# appear after a higher one. The cursor stops before a gap in the ids for this long (a transaction still
+# committing); an older gap is an id that will never appear (a rollback) and is passed over.
+GAP_GRACE_SECONDS = 30
+# A pending delivery this much past its attempt time lost its Celery message: the evaluator re-sends it.
+LOST_DELIVERY_SECONDS = 60
+
+THRESHOLD_RULES: dict[str, tuple[str, bool]] = {
+    # condition: (what the threshold means, required)
+    Condition.AGENT_STALE: ("seconds without a report (default OPSCORE_AGENT_STALE_SECONDS)", False),
+    Condition.TASK_QUEUE_WAIT: ("seconds a task waited in the queue", True),
+    Condition.INPUT_INBOX_AGE: ("seconds a task waited for human input", True),
+    Condition.DELIVERY_FAILURES: ("window in seconds (default 600)", False),
+    Condition.SYNC_FAILURES: ("failed syncs in a row (default 3)", False),
+}
+WORKFLOW_CONDITIONS = (Condition.SESSION_FAILED, Condition.TASK_QUEUE_WAIT, Condition.INPUT_INBOX_AGE)
+RULE_FIELDS = ("name", "condition", "threshold", "workflow_id", "channel", "target", "quiet_period_seconds", "enabled")
+# API names of the fields, for error bodies.
+API_NAMES = {
+    "name": "name",
+    "condition": "condition",
+    "threshold": "threshold",
+    "workflow_id": "workflowId",
+    "channel": "channel",
+    "target": "target",
+    "quiet_period_seconds": "quietPeriodSeconds",
+    "enabled": "enabled",
+}
+
+
+# --- rules ---------------------------------------------------------------------------------------------------
+
+
+def alert_rule_check(values: dict[str, Any]) -> None:
+    """Validate a complete rule (model field names); raise ValidationFailed naming the API fields at fault."""
+    errors: dict[str, list[str]] = {}
+    condition, threshold, channel = values.get("condition"), values.get("threshold"), values.get("channel")
+    if condition not in Condition.values:
+        errors["condition"] = [f"Unknown condition; accepted: {', '.join(Condition.values)}."]
+    elif condition in THRESHOLD_RULES:
+        meaning, required = THRESHOLD_RULES[condition]
+        if threshold is None and required:
+            errors["threshold"] = [f"Required for {condition}: {meaning}."]
+        elif threshold is not None and not threshold > 0:
+            errors["threshold"] = [f"Must be above 0 ({meaning})."]
+        elif condition == Condition.SYNC_FAILURES and threshold is not None and threshold != int(threshold):
+            errors["threshold"] = ["A whole number of syncs."]
+    elif threshold is not None:
+        errors["threshold"] = [f"{condition} takes no threshold."]
+    if values.get("workflow_id") and condition in Condition.values and condition not in WORKFLOW_CONDITIONS:
+        errors["workflowId"] = [f"Only {', '.join(WORKFLOW_CONDITIONS)} filter by workflow."]
+    target = (values.get("target") or "").strip()
+    if channel not in Channel.values:
+        errors["channel"] = [f"Unknown channel; accepted: {', '.join(Channel.values)}."]
+    elif not target:
+        errors["target"] = ["Required: a URL for webhook and slack, email addresses for email."]
+    elif channel == Channel.EMAIL:
+        for address in (part.strip() for part in target.split(",")):
+            try:
+                validate_email(address)
+            except DjangoValidationError:
+                errors["target"] = [f"Not an email address: {address[:100]!r}."]
+                break
+    else:
+        try:
+            check_callback_url(target)
+        except UnsafeCallbackUrl as exc:
+            errors["target"] = [f"URL refused: {exc}."]
+    if not (values.get("name") or "").strip():
+        errors["name"] = ["Required."]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _save_rule(rule: AlertRule) -> AlertRule:
+    try:
+        with transaction.atomic():
+            rule.save()
+    except IntegrityError as exc:
+        raise Conflict(f"An alert rule named {rule.name!r} exists.", errors={"name": ["Already used."]}) from exc
+    return rule
+
+
+def alert_rule_create(
+    *,
+    name: str,
+    condition: str,
+    channel: str,
+    target: str,
+    threshold: float | None = None,
+    workflow_id: str = "",
+    quiet_period_seconds: int = 300,
+    enabled: bool = True,
+) -> AlertRule:
+    """Create a rule. Raises ValidationFailed (400) for a bad combination, Conflict (409) for a used name."""
+    values = {
+        "name": name.strip(),
+        "condition": condition,
+        "threshold": threshold,
+        "workflow_id": workflow_id.strip(),
+        "channel": channel,
+        "target": target.strip(),
+        "quiet_period_seconds": quiet_period_seconds,
+        "enabled": enabled,
+    }
+    alert_rule_check(values)
+    return _save_rule(AlertRule(**values))
+
+
+def alert_rule_get(*, rule_id: int | str) -> AlertRule:
+    """The rule, or NotFound."""
+    try:
+        return AlertRule.objects.get(pk=int(rule_id))
+    except (AlertRule.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise NotFound(f"Alert rule {rule_id} does not exist.") from None
+
+
+def alert_rule_update(*, rule_id: int | str, **changes: Any) -> AlertRule:
+    """Change some fields of a rule (model field names); the result is validated whole. Raises NotFound,
+    ValidationFailed, Conflict."""
+    unknown = set(changes) - set(RULE_FIELDS)
+    if unknown:
+        raise ValidationFailed({name: ["Unknown field."] for name in sorted(unknown)})
+    rule = alert_rule_get(rule_id=rule_id)
+    values = {name: getattr(rule, name) for name in RULE_FIELDS} | changes
+    for text in ("name", "workflow_id", "target"):
+        values[text] = (values[text] or "").strip()
+    alert_rule_check(values)
+    for name, value in values.items():
+        setattr(rule, name, value)
+    rule.updated_at = timezone.now()
+    return _save_rule(rule)
+
+
+def alert_rule_delete(*, rule_id: int | str) -> None:
+    """Delete a rule with its alerts and deliveries. Raises NotFound."""
+    alert_rule_get(rule_id=rule_id).delete()
+
+
+# --- evaluation ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvaluationReport:
+    fired: int = 0
+    resolved: int = 0
+    deliveries: list[int] = field(default_factory=list)
+    events_read: int = 0
+    skipped_locked: bool = False
+
+
+def alert_message(alert: Alert, kind: str) -> dict[str, Any]:
+    """The notification body of ``alert`` (webhook JSON; the other channels are rendered from it)."""
+    rule = alert.rule
+    return {
+        "event": f"alert.{kind}",
+        "alert": {
+            "id": alert.pk,
+            "ruleId": rule.pk,
+            "ruleName": rule.name,
+            "condition": rule.condition,
+            "key": alert.dedupe_key,
+            "status": alert.status,
+            "summary": alert.summary,
+            "details": alert.details,
+            "occurrences": alert.occurrences,
+            "firedAt": alert.fired_at.isoformat(),
+            "resolvedAt": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        },
+    }
+
+
+def _notify(alert: Alert, kind: str, now: datetime, report: EvaluationReport) -> None:
+    rule = alert.rule
+    delivery = AlertDelivery.objects.create(
+        alert=alert, kind=kind, channel=rule.channel, target=rule.target, next_attempt_at=now, created_at=now
+    )
+    Alert.objects.filter(pk=alert.pk).update(notified_status=kind, last_notified_at=now)
+    alert.notified_status, alert.last_notified_at = kind, now
+    report.deliveries.append(delivery.pk)
+
+
+def _quiet(alert: Alert, now: datetime) -> bool:
+    last = alert.last_notified_at
+    return last is not None and now - last < timedelta(seconds=alert.rule.quiet_period_seconds)
+
+
+def _fire(rule: AlertRule, finding: conditions.Finding, now: datetime, report: EvaluationReport, *, repeat: bool):
+    """Open (or keep) the alert of ``finding.key``. ``repeat``: the condition happened again (an event), which is
+    notified again once the quiet period has passed."""
+    alert = Alert.objects.select_related("rule").filter(rule=rule, dedupe_key=finding.key).order_by("-id").first()
+    if alert is not None and alert.status == AlertStatus.FIRING:
+        if repeat:
+            Alert.objects.filter(pk=alert.pk).update(
+                occurrences=alert.occurrences + 1, last_occurred_at=now, summary=finding.summary[:500]
+            )
+            alert.occurrences += 1
+            alert.summary = finding.summary[:500]
+            if not _quiet(alert, now):
+                _notify(alert, AlertStatus.FIRING, now, report)
+        return
+    if alert is not None and _quiet(alert, now):
+        # Resolved a moment ago: the same alert again, reopened without a notification (one is sent once the
+        # quiet period has passed, if it is still firing then).
+        reopened = Alert.objects.filter(pk=alert.pk, status=AlertStatus.RESOLVED).update(
+            status=AlertStatus.FIRING,
+            resolved_at=None,
+            occurrences=alert.occurrences + 1,
+            last_occurred_at=now,
+            summary=finding.summary[:500],
+            details=finding.details,
+        )
+        if reopened:
+            report.fired += 1
+        return
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                rule=rule,
+                dedupe_key=finding.key,
+                summary=finding.summary[:500],
+                details=finding.details,
+                fired_at=now,
+                last_occurred_at=now,
+            )
+    except IntegrityError:
+        return  # another evaluator opened it first
+    report.fired += 1
+    log_operation(
+        ALERT_FIRED,
+        {"ruleId": rule.pk, "rule": rule.name, "key": finding.key, "condition": rule.condition},
+        level="warning",
+        message=f"Alert {rule.name}: {finding.summary}",
+        agent_id=finding.details.get("agentId", ""),
+    )
+    _notify(alert, AlertStatus.FIRING, now, report)
+
+
+def _resolve(alert: Alert, now: datetime, report: EvaluationReport, summary: str = "") -> None:
+    changes: dict[str, Any] = {"status": AlertStatus.RESOLVED, "resolved_at": now}
+    if summary:
+        changes["summary"] = summary[:500]
+    if not Alert.objects.filter(pk=alert.pk, status=AlertStatus.FIRING).update(**changes):
+        return
+    alert.status, alert.resolved_at = AlertStatus.RESOLVED, now
+    alert.summary = changes.get("summary", alert.summary)
+    report.resolved += 1
+    log_operation(
+        ALERT_RESOLVED,
+        {"ruleId": alert.rule.pk, "rule": alert.rule.name, "key": alert.dedupe_key},
+        message=f"Alert {alert.rule.name} resolved: {alert.dedupe_key}",
+        agent_id=(alert.details or {}).get("agentId", ""),
+    )
+    if alert.notified_status == AlertStatus.FIRING:
+        _notify(alert, AlertStatus.RESOLVED, now, report)
+
+
+def _evaluate_state_rule(rule: AlertRule, now: datetime, report: EvaluationReport) -> None:
+    found = {finding.key: finding for finding in conditions.findings(rule, now)}
+    firing = {alert.dedupe_key: alert for alert in rule.alerts.filter(status=AlertStatus.FIRING)}
+    for key, finding in found.items():
+        if key in firing:
+            Alert.objects.filter(pk=firing[key].pk).update(summary=finding.summary[:500], details=finding.details)
+        else:
+            _fire(rule, finding, now, report, repeat=False)
+    for key, alert in firing.items():
+        if key not in found:
+            alert.rule = rule
+            _resolve(alert, now, report)
+
+
+def _read_events(now: datetime) -> tuple[list[OperationEvent], int | None]:
+    """The watched events after the cursor, in id order, and the new cursor (None: unchanged)."""
+    cursor = AlertCursor.objects.filter(name=CURSOR_NAME).first()
+    if cursor is None:
+        # The first pass starts at the end of the log: alerts are about what happens from now on.
+        latest = OperationEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        cursor, _ = AlertCursor.objects.get_or_create(name=CURSOR_NAME, defaults={"last_event_id": latest})
+    rows = list(
+        OperationEvent.objects.filter(pk__gt=cursor.last_event_id)
+        .order_by("pk")
+        .values_list("pk", "created_at", "event_type")[:EVENT_BATCH]
+    )
+    if not rows:
+        return [], None
+    last = cursor.last_event_id
+    grace = now - timedelta(seconds=GAP_GRACE_SECONDS)
+    wanted: list[int] = []
+    for pk, created_at, event_type in rows:
+        if last and pk != last + 1 and created_at > grace:
+            break  # a fresh gap: a transaction with a lower id may still commit
+        last = pk
+        if event_type in conditions.WATCHED_EVENTS:
+            wanted.append(pk)
+    found = list(OperationEvent.objects.filter(pk__in=wanted).order_by("pk")) if wanted else []
+    return found, last if last != cursor.last_event_id else None
+
+
+def _evaluate_events(rules: list[AlertRule], now: datetime, report: EvaluationReport) -> None:
+    found, new_cursor = _read_events(now)
+    report.events_read = len(found)
+    for event in found:
+        for rule in rules:
+            effect = conditions.event_effect(rule, event)
+            if effect is None:
+                continue
+            if effect.fire:
+                _fire(rule, effect.finding, now, report, repeat=True)
+            else:
+                alert = rule.alerts.filter(dedupe_key=effect.finding.key, status=AlertStatus.FIRING).first()
+                if alert is not None:
+                    alert.rule = rule
+                    _resolve(alert, now, report, summary=effect.finding.summary)
+    if new_cursor is not None:
+        AlertCursor.objects.filter(name=CURSOR_NAME).update(last_event_id=new_cursor, updated_at=now)
+
+
+def _catch_up_held_back(now: datetime, report: EvaluationReport) -> None:
+    """A firing alert reopened within its quiet period was not notified: notify it once the period is over."""
+    held = Alert.objects.select_related("rule").filter(status=AlertStatus.FIRING).exclude(notified_status="firing")
+    for alert in held:
+        if alert.rule.enabled and not _quiet(alert, now):
+            _notify(alert, AlertStatus.FIRING, now, report)
+
+
+def alerts_evaluate(*, now: datetime | None = None) -> EvaluationReport:
+    """One evaluation pass over every enabled rule: fire alerts whose condition holds, resolve those whose
+    condition ended, and create their deliveries (sent by Celery after commit). Safe to run concurrently (one
+    firing alert per rule and key), but meant to run under ``alerts_evaluate_locked``."""
+    now = now or timezone.now()
+    report = EvaluationReport()
+    rules = list(AlertRule.objects.filter(enabled=True).order_by("pk"))
+    with transaction.atomic():
+        _evaluate_events([r for r in rules if r.condition in conditions.EVENT_CONDITIONS], now, report)
+    for rule in rules:
+        if rule.condition in conditions.STATE_CONDITIONS:
+            with transaction.atomic():
+                _evaluate_state_rule(rule, now, report)
+    with transaction.atomic():
+        _catch_up_held_back(now, report)
+    lost = list(
+        AlertDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, next_attempt_at__lt=now - timedelta(seconds=LOST_DELIVERY_SECONDS)
+        ).values_list("pk", flat=True)[:500]
+    )
+    dispatching.enqueue_deliveries(report.deliveries + lost)
+    return report
+
+
+def alerts_evaluate_locked(*, now: datetime | None = None) -> EvaluationReport:
+    """``alerts_evaluate`` unless another evaluation is running (then nothing, ``skipped_locked``)."""
+    with try_lock(EVALUATE_LOCK) as acquired:
+        if not acquired:
+            return EvaluationReport(skipped_locked=True)
+        return alerts_evaluate(now=now)
