@@ -153,8 +153,11 @@ def alert_rule_create(
 def alert_rule_get(*, rule_id: int | str) -> AlertRule:
     """The rule, or NotFound."""
     try:
-        return AlertRule.objects.get(pk=int(rule_id))
-    except (AlertRule.DoesNotExist, ValueError, TypeError, OverflowError):
+        pk = int(rule_id)
+        if not 0 < pk < 2**63:  # the id column's range: a larger number would be a database error
+            raise ValueError(pk)
+        return AlertRule.objects.get(pk=pk)
+    except (AlertRule.DoesNotExist, ValueError, TypeError):
         raise NotFound(f"Alert rule {rule_id} does not exist.") from None
 
 

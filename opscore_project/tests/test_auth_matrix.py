@@ -47,6 +47,9 @@ ACCESS: dict[str, dict[str, str]] = {
     "v1/opscore/sessions/<str:session_id>/cancel": {"POST": OPERATOR},
     "v1/opscore/sessions/<str:session_id>/retry": {"POST": OPERATOR},
     "v1/opscore/events": {"GET": OPERATOR},
+    "v1/opscore/alerts": {"GET": OPERATOR},
+    "v1/opscore/alerts/rules": {"GET": OPERATOR, "POST": OPERATOR},
+    "v1/opscore/alerts/rules/<str:rule_id>": {"GET": OPERATOR, "PATCH": OPERATOR, "DELETE": OPERATOR},
     "metrics": {"GET": METRICS},
     "dashboard/": {"GET": STAFF_PAGE},
     "dashboard/overview.json": {"GET": STAFF_PAGE},
@@ -55,6 +58,7 @@ ACCESS: dict[str, dict[str, str]] = {
     "dashboard/workflows/<str:workflow_id>/": {"GET": STAFF_PAGE},
     "dashboard/sessions/<str:session_id>/": {"GET": STAFF_PAGE},
     "dashboard/agents/<str:agent_id>/": {"GET": STAFF_PAGE},
+    "dashboard/alerts/": {"GET": STAFF_PAGE},
     "api/schema/": {"GET": PUBLIC},
     "api/docs/": {"GET": PUBLIC},
     "api/redoc/": {"GET": PUBLIC},
@@ -67,6 +71,8 @@ ADMIN_SAMPLES = [
     "/admin/authn/apitoken/add/",
     "/admin/workflows/workflowsession/",
     "/admin/django_celery_beat/periodictask/",
+    "/admin/alerts/alertrule/",
+    "/admin/alerts/alert/",
 ]
 
 CREDENTIALS = [
@@ -114,7 +120,11 @@ def world(django_user_model, settings):
     _, metrics_raw = api_token_create(name="metrics", scopes=["metrics"])
     plain = django_user_model.objects.create_user("plain")  # force_login: no password hashing needed
     staff = django_user_model.objects.create_user("staff", is_staff=True, is_superuser=True)
+    from opscore_project.alerts.services import alert_rule_create
+
+    rule = alert_rule_create(name="matrix", condition="agent_error", channel="email", target="ops@example.com")
     return {
+        "rule_id": str(rule.pk),
         "agent_id": agent.agent_id,
         "workflow_id": "wf",
         "session_id": str(session.id),
@@ -158,6 +168,8 @@ def _body(route: str, world) -> dict | None:
 def _request(client: Client, method: str, url: str, body):
     if method == "GET":
         return client.get(url)
+    if method in ("PATCH", "DELETE"):
+        return getattr(client, method.lower())(url, body or {}, content_type="application/json")
     if body is None:
         return client.post(url)
     return client.post(url, body, content_type="application/json")

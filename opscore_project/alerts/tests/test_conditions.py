@@ -154,9 +154,7 @@ def test_polling_sync_failing_n_times_in_a_row_fires_and_resolves_on_success(mak
     assert got == [("alert.resolved", "agentkit")]
 
 
-def test_an_old_human_input_inbox_fires_and_resolves_when_answered(
-    make_rule, define, start, sent, receiver, deliver
-):
+def test_an_old_human_input_inbox_fires_and_resolves_when_answered(make_rule, define, start, sent, receiver, deliver):
     if TaskRun._meta.get_field("status").max_length < len(WAITING_FOR_INPUT):
         # Until the human-in-the-loop feature widens the column, widen it inside this test's transaction (rolled
         # back with it), before any row is written.

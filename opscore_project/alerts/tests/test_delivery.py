@@ -136,6 +136,6 @@ def test_backoff_doubles_up_to_a_cap_with_jitter():
     rng = random.Random(7)
     delays = [backoff_seconds(attempt, base=2, rng=rng) for attempt in range(1, 6)]
     for attempt, delay in enumerate(delays, start=1):
-        assert 2 ** attempt / 2 <= delay <= 2**attempt
+        assert 2**attempt / 2 <= delay <= 2**attempt
     assert len({round(d / 2**a, 3) for a, d in enumerate(delays, start=1)}) > 1  # not in lock-step
     assert backoff_seconds(40, base=2) <= 3000
