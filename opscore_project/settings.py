@@ -327,6 +327,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SessionStatusEnum": "workflows.models.SessionStatus",
         "TaskRunStatusEnum": "workflows.models.TaskRunStatus",
+        "AlertStatusEnum": "opscore_project.alerts.models.AlertStatus",
+        "AlertDeliveryStatusEnum": "opscore_project.alerts.models.DeliveryStatus",
     },
 }
 
