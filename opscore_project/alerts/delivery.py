@@ -54,7 +54,9 @@ def alert_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> 
     ).update(attempts=F("attempts") + 1, next_attempt_at=now + timedelta(seconds=_lease_seconds()))
     if not claimed:
         return AttemptOutcome(None)
-    delivery = AlertDelivery.objects.select_related("alert__rule").get(pk=delivery_id)
+    delivery = AlertDelivery.objects.select_related("alert__rule").filter(pk=delivery_id).first()
+    if delivery is None:
+        return AttemptOutcome(None)  # its rule was deleted meanwhile
     result = channels.send(delivery.channel, delivery.target, alert_message(delivery.alert, delivery.kind))
     done = timezone.now()
     delivery.status_code, delivery.reason = result.status_code, result.error[:300]

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from opscore_project.alerts import conditions, dispatching
@@ -238,7 +239,7 @@ def _fire(rule: AlertRule, finding: conditions.Finding, now: datetime, report: E
     if alert is not None and alert.status == AlertStatus.FIRING:
         if repeat:
             Alert.objects.filter(pk=alert.pk).update(
-                occurrences=alert.occurrences + 1, last_occurred_at=now, summary=finding.summary[:500]
+                occurrences=F("occurrences") + 1, last_occurred_at=now, summary=finding.summary[:500]
             )
             alert.occurrences += 1
             alert.summary = finding.summary[:500]
@@ -251,7 +252,7 @@ def _fire(rule: AlertRule, finding: conditions.Finding, now: datetime, report: E
         reopened = Alert.objects.filter(pk=alert.pk, status=AlertStatus.RESOLVED).update(
             status=AlertStatus.FIRING,
             resolved_at=None,
-            occurrences=alert.occurrences + 1,
+            occurrences=F("occurrences") + 1,
             last_occurred_at=now,
             summary=finding.summary[:500],
             details=finding.details,
