@@ -59,6 +59,10 @@ class AlertRuleAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         services.alert_rule_delete(rule_id=obj.pk)
 
+    def delete_queryset(self, request, queryset):
+        for rule_id in queryset.values_list("pk", flat=True):
+            services.alert_rule_delete(rule_id=rule_id)
+
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):

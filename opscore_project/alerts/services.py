@@ -42,6 +42,7 @@ ALERT_RESOLVED = "alert.resolved"
 EVALUATE_LOCK = "opscore:alerts:evaluate"
 CURSOR_NAME = "operation-log"
 EVENT_BATCH = 5000
+MAX_BATCHES_PER_PASS = 40  # a pass reads at most this many batches; the next pass goes on from there
 # Event ids are taken when a row is inserted but become visible when its transaction commits, so a lower id can
 # appear after a higher one. The cursor stops before a gap in the ids for this long (a transaction still
 # committing); an older gap is an id that will never appear (a rollback) and is passed over.
@@ -316,50 +317,75 @@ def _evaluate_state_rule(rule: AlertRule, now: datetime, report: EvaluationRepor
             _resolve(alert, now, report)
 
 
-def _read_events(now: datetime) -> tuple[list[OperationEvent], int | None]:
-    """The watched events after the cursor, in id order, and the new cursor (None: unchanged)."""
+def _latest_event_id() -> int:
+    return OperationEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def _cursor() -> AlertCursor:
     cursor = AlertCursor.objects.filter(name=CURSOR_NAME).first()
     if cursor is None:
         # The first pass starts at the end of the log: alerts are about what happens from now on.
-        latest = OperationEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        cursor, _ = AlertCursor.objects.get_or_create(name=CURSOR_NAME, defaults={"last_event_id": latest})
+        cursor, _ = AlertCursor.objects.get_or_create(name=CURSOR_NAME, defaults={"last_event_id": _latest_event_id()})
+    return cursor
+
+
+def _read_events(after: int, now: datetime) -> tuple[list[OperationEvent], int, bool]:
+    """The watched events of the next batch after event ``after``, in id order; the id read up to; and whether
+    the log was read to its (safe) end."""
     rows = list(
-        OperationEvent.objects.filter(pk__gt=cursor.last_event_id)
+        OperationEvent.objects.filter(pk__gt=after)
         .order_by("pk")
         .values_list("pk", "created_at", "event_type")[:EVENT_BATCH]
     )
-    if not rows:
-        return [], None
-    last = cursor.last_event_id
+    last = after
     grace = now - timedelta(seconds=GAP_GRACE_SECONDS)
     wanted: list[int] = []
     for pk, created_at, event_type in rows:
         if last and pk != last + 1 and created_at > grace:
-            break  # a fresh gap: a transaction with a lower id may still commit
+            return _load(wanted), last, True  # a fresh gap: a transaction with a lower id may still commit
         last = pk
         if event_type in conditions.WATCHED_EVENTS:
             wanted.append(pk)
-    found = list(OperationEvent.objects.filter(pk__in=wanted).order_by("pk")) if wanted else []
-    return found, last if last != cursor.last_event_id else None
+    return _load(wanted), last, len(rows) < EVENT_BATCH
+
+
+def _load(event_ids: list[int]) -> list[OperationEvent]:
+    return list(OperationEvent.objects.filter(pk__in=event_ids).order_by("pk")) if event_ids else []
 
 
 def _evaluate_events(rules: list[AlertRule], now: datetime, report: EvaluationReport) -> None:
-    found, new_cursor = _read_events(now)
-    report.events_read = len(found)
-    for event in found:
-        for rule in rules:
-            effect = conditions.event_effect(rule, event)
-            if effect is None:
-                continue
-            if effect.fire:
-                _fire(rule, effect.finding, now, report, repeat=True)
-            else:
-                alert = rule.alerts.filter(dedupe_key=effect.finding.key, status=AlertStatus.FIRING).first()
-                if alert is not None:
-                    alert.rule = rule
-                    _resolve(alert, now, report, summary=effect.finding.summary)
-    if new_cursor is not None:
-        AlertCursor.objects.filter(name=CURSOR_NAME).update(last_event_id=new_cursor, updated_at=now)
+    """Act on the operation log's new events, batch by batch, each batch with its cursor move in one
+    transaction. Without event rules the cursor just follows the log, so a rule added later starts from then."""
+    if not rules:
+        with transaction.atomic():
+            _cursor()
+            AlertCursor.objects.filter(name=CURSOR_NAME).update(last_event_id=_latest_event_id(), updated_at=now)
+        return
+    for _ in range(MAX_BATCHES_PER_PASS):
+        with transaction.atomic():
+            cursor = _cursor()
+            found, last, at_end = _read_events(cursor.last_event_id, now)
+            report.events_read += len(found)
+            for event in found:
+                _apply_event(rules, event, now, report)
+            if last != cursor.last_event_id:
+                AlertCursor.objects.filter(name=CURSOR_NAME).update(last_event_id=last, updated_at=now)
+        if at_end:
+            return
+
+
+def _apply_event(rules: list[AlertRule], event: OperationEvent, now: datetime, report: EvaluationReport) -> None:
+    for rule in rules:
+        effect = conditions.event_effect(rule, event)
+        if effect is None:
+            continue
+        if effect.fire:
+            _fire(rule, effect.finding, now, report, repeat=True)
+            continue
+        alert = rule.alerts.filter(dedupe_key=effect.finding.key, status=AlertStatus.FIRING).first()
+        if alert is not None:
+            alert.rule = rule
+            _resolve(alert, now, report, summary=effect.finding.summary)
 
 
 def _catch_up_held_back(now: datetime, report: EvaluationReport) -> None:
@@ -377,8 +403,7 @@ def alerts_evaluate(*, now: datetime | None = None) -> EvaluationReport:
     now = now or timezone.now()
     report = EvaluationReport()
     rules = list(AlertRule.objects.filter(enabled=True).order_by("pk"))
-    with transaction.atomic():
-        _evaluate_events([r for r in rules if r.condition in conditions.EVENT_CONDITIONS], now, report)
+    _evaluate_events([r for r in rules if r.condition in conditions.EVENT_CONDITIONS], now, report)
     for rule in rules:
         if rule.condition in conditions.STATE_CONDITIONS:
             with transaction.atomic():

@@ -96,3 +96,26 @@ def test_a_pending_delivery_whose_message_was_lost_is_queued_again(make_rule, ma
 def test_the_evaluation_is_a_default_periodic_task(settings):
     spec = next(s for s in default_schedules() if s.task == "opscore_project.alerts.tasks.evaluate_alerts")
     assert spec.every_seconds == settings.OPSCORE_ALERT_EVALUATE_SECONDS and spec.expires_seconds
+
+
+def test_a_long_backlog_is_read_batch_by_batch(make_rule, queued, monkeypatch):
+    monkeypatch.setattr("opscore_project.alerts.services.EVENT_BATCH", 3)
+    make_rule("agent_quarantined")
+    log_operation("agent.registered", agent_id="a0")
+    alerts_evaluate()
+    for n in range(10):
+        log_operation("agent.quarantined" if n == 8 else "agent.state_changed", agent_id=f"a{n}")
+    report = alerts_evaluate()
+    assert report.events_read == 1 and Alert.objects.get().dedupe_key == "a8"
+    assert AlertCursor.objects.get(name=CURSOR_NAME).last_event_id == OperationEvent.objects.latest("pk").pk
+
+
+def test_without_event_rules_the_cursor_follows_the_log(make_rule, queued):
+    make_rule("agent_error")
+    alerts_evaluate()
+    log_operation("agent.quarantined", agent_id="before-the-rule")
+    alerts_evaluate()
+    assert AlertCursor.objects.get(name=CURSOR_NAME).last_event_id == OperationEvent.objects.latest("pk").pk
+    make_rule("agent_quarantined")
+    alerts_evaluate()
+    assert not Alert.objects.filter(dedupe_key="before-the-rule").exists()
