@@ -82,7 +82,7 @@ def agent_stale(rule: AlertRule, now: datetime) -> list[Finding]:
     return [
         Finding(
             key=agent_id,
-            summary=f"Agent {agent_id} has been silent for {_seconds(seen, now)} s",
+            summary=f"Agent {agent_id} has been silent for over {seconds:g} s (last seen {seen:%Y-%m-%d %H:%M:%S} UTC)",
             details={"agentId": agent_id, "lastSeenAt": seen.isoformat(), "thresholdSeconds": seconds},
         )
         for agent_id, seen in agents

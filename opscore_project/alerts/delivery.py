@@ -11,8 +11,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from opscore_project.alerts import channels
+from opscore_project.alerts.evaluation import alert_message
 from opscore_project.alerts.models import AlertDelivery, DeliveryStatus
-from opscore_project.alerts.services import alert_message
 from opscore_project.observability.oplog import log_operation
 
 ALERT_DELIVERY_FAILED = "alert.delivery_failed"

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from opscore_project.alerts.delivery import alert_delivery_attempt
-from opscore_project.alerts.services import alerts_evaluate_locked
+from opscore_project.alerts.evaluation import alerts_evaluate_locked
 
 
 @shared_task(

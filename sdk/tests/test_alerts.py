@@ -18,7 +18,7 @@ def _public_target(monkeypatch):
     # The rule's URL is checked like a callback URL: answer its DNS lookup with a public address, offline.
     monkeypatch.setattr("workflows.callback_safety.resolve_host", lambda host, port: ["93.184.215.14"])
     # No worker runs here: keep delivery messages off the broker.
-    monkeypatch.setattr("opscore_project.alerts.services.dispatching.enqueue_deliveries", lambda ids, **kw: None)
+    monkeypatch.setattr("opscore_project.alerts.evaluation.dispatching.enqueue_deliveries", lambda ids, **kw: None)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -48,8 +48,8 @@ def test_the_client_manages_rules_and_lists_alerts(client):
 
 def test_listed_alerts_carry_their_deliveries(client):
     from lifecycle.models import Agent
+    from opscore_project.alerts.evaluation import alerts_evaluate
     from opscore_project.alerts.models import AlertDelivery
-    from opscore_project.alerts.services import alerts_evaluate
 
     rule = client.create_alert_rule(name="errors", condition="agent_error", channel="webhook", target=TARGET)
     Agent.objects.create(agent_id="broken", source="state_report", state="error")
@@ -87,7 +87,8 @@ def test_the_cli_creates_lists_updates_and_deletes_rules(capsys, cli_env):
 
 def test_the_cli_lists_alerts(capsys, cli_env):
     from lifecycle.models import Agent
-    from opscore_project.alerts.services import alert_rule_create, alerts_evaluate
+    from opscore_project.alerts.evaluation import alerts_evaluate
+    from opscore_project.alerts.services import alert_rule_create
 
     code, out, _ = run(capsys, "alerts", "list")
     assert code == 0 and "No alerts." in out

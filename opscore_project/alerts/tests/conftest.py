@@ -63,7 +63,7 @@ def queued(monkeypatch) -> list[int]:
     """Delivery ids the services queue for Celery (kept off the broker in unit tests)."""
     ids: list[int] = []
     monkeypatch.setattr(
-        "opscore_project.alerts.services.dispatching.enqueue_deliveries",
+        "opscore_project.alerts.evaluation.dispatching.enqueue_deliveries",
         lambda delivery_ids, **kwargs: ids.extend(delivery_ids),
     )
     return ids

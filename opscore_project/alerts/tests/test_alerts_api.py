@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lifecycle.models import Agent
-from opscore_project.alerts.services import alerts_evaluate
+from opscore_project.alerts.evaluation import alerts_evaluate
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 from agentkit_bridge.models import SyncRun
 from lifecycle.models import Agent
 from opscore_project.alerts.conditions import WAITING_FOR_INPUT
+from opscore_project.alerts.evaluation import alerts_evaluate
 from opscore_project.alerts.models import Alert, AlertDelivery
-from opscore_project.alerts.services import alerts_evaluate
 from opscore_project.observability import events
 from opscore_project.observability.oplog import log_operation
 from workflows.models import TaskRun

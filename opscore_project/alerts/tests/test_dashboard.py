@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from opscore_project.alerts.evaluation import alerts_evaluate
 from opscore_project.alerts.models import AlertRule
-from opscore_project.alerts.services import alerts_evaluate
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,9 @@ from django.core import mail
 from django.utils import timezone
 
 from opscore_project.alerts.delivery import alert_delivery_attempt, backoff_seconds
+from opscore_project.alerts.evaluation import alerts_evaluate
 from opscore_project.alerts.models import AlertDelivery
-from opscore_project.alerts.services import alert_rule_create, alerts_evaluate
+from opscore_project.alerts.services import alert_rule_create
 from opscore_project.lib.signing import signature_matches
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from opscore_project.alerts.evaluation import CURSOR_NAME, EVALUATE_LOCK, alerts_evaluate, alerts_evaluate_locked
 from opscore_project.alerts.models import Alert, AlertCursor, AlertDelivery
-from opscore_project.alerts.services import CURSOR_NAME, EVALUATE_LOCK, alerts_evaluate, alerts_evaluate_locked
 from opscore_project.locks import try_lock
 from opscore_project.observability.models import OperationEvent
 from opscore_project.observability.oplog import log_operation
@@ -99,7 +99,7 @@ def test_the_evaluation_is_a_default_periodic_task(settings):
 
 
 def test_a_long_backlog_is_read_batch_by_batch(make_rule, queued, monkeypatch):
-    monkeypatch.setattr("opscore_project.alerts.services.EVENT_BATCH", 3)
+    monkeypatch.setattr("opscore_project.alerts.evaluation.EVENT_BATCH", 3)
     make_rule("agent_quarantined")
     log_operation("agent.registered", agent_id="a0")
     alerts_evaluate()

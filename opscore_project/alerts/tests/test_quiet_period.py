@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from lifecycle.models import Agent
+from opscore_project.alerts.evaluation import alerts_evaluate
 from opscore_project.alerts.models import Alert
-from opscore_project.alerts.services import alerts_evaluate
 from opscore_project.observability.oplog import log_operation
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from lifecycle.models import Agent
+from opscore_project.alerts.evaluation import alerts_evaluate
 from opscore_project.alerts.models import AlertDelivery
-from opscore_project.alerts.services import alert_rule_create, alerts_evaluate
+from opscore_project.alerts.services import alert_rule_create
 from opscore_project.testing import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
