@@ -8,7 +8,6 @@ its deliveries.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,8 +28,6 @@ from opscore_project.alerts.models import (
 from opscore_project.locks import try_lock
 from opscore_project.observability.models import OperationEvent
 from opscore_project.observability.oplog import log_operation
-
-logger = logging.getLogger(__name__)
 
 ALERT_FIRED = "alert.fired"
 ALERT_RESOLVED = "alert.resolved"
@@ -283,6 +280,8 @@ def alerts_evaluate(*, now: datetime | None = None) -> EvaluationReport:
             status=DeliveryStatus.PENDING, next_attempt_at__lt=now - timedelta(seconds=LOST_DELIVERY_SECONDS)
         ).values_list("pk", flat=True)[:500]
     )
+    # Due now: while no worker takes them (all down), they are queued again once a minute, not at every pass.
+    AlertDelivery.objects.filter(pk__in=lost, status=DeliveryStatus.PENDING).update(next_attempt_at=now)
     dispatching.enqueue_deliveries(report.deliveries + lost)
     return report
 

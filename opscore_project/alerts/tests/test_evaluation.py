@@ -89,8 +89,13 @@ def test_a_pending_delivery_whose_message_was_lost_is_queued_again(make_rule, ma
     queued.clear()
     alerts_evaluate()
     assert queued == []
-    alerts_evaluate(now=timezone.now() + timedelta(seconds=120))
+    later = timezone.now() + timedelta(seconds=120)
+    alerts_evaluate(now=later)
     assert queued == [delivery.pk]
+    alerts_evaluate(now=later + timedelta(seconds=15))  # queued again only a minute later
+    assert queued == [delivery.pk]
+    alerts_evaluate(now=later + timedelta(seconds=75))
+    assert queued == [delivery.pk, delivery.pk]
 
 
 def test_the_evaluation_is_a_default_periodic_task(settings):
