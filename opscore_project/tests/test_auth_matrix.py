@@ -57,6 +57,9 @@ ACCESS: dict[str, dict[str, str]] = {
     "v1/opscore/sessions/<str:session_id>/cancel": {"POST": OPERATOR},
     "v1/opscore/sessions/<str:session_id>/retry": {"POST": OPERATOR},
     "v1/opscore/events": {"GET": OPERATOR},
+    "v1/opscore/alerts": {"GET": OPERATOR},
+    "v1/opscore/alerts/rules": {"GET": OPERATOR, "POST": OPERATOR},
+    "v1/opscore/alerts/rules/<str:rule_id>": {"GET": OPERATOR, "PATCH": OPERATOR, "DELETE": OPERATOR},
     "metrics": {"GET": METRICS},
     "dashboard/": {"GET": STAFF_PAGE},
     "dashboard/overview.json": {"GET": STAFF_PAGE},
@@ -66,6 +69,7 @@ ACCESS: dict[str, dict[str, str]] = {
     "dashboard/workflows/<str:workflow_id>/": {"GET": STAFF_PAGE},
     "dashboard/sessions/<str:session_id>/": {"GET": STAFF_PAGE},
     "dashboard/agents/<str:agent_id>/": {"GET": STAFF_PAGE},
+    "dashboard/alerts/": {"GET": STAFF_PAGE},
     "api/schema/": {"GET": PUBLIC},
     "api/docs/": {"GET": PUBLIC},
     "api/redoc/": {"GET": PUBLIC},
@@ -78,6 +82,8 @@ ADMIN_SAMPLES = [
     "/admin/authn/apitoken/add/",
     "/admin/workflows/workflowsession/",
     "/admin/django_celery_beat/periodictask/",
+    "/admin/alerts/alertrule/",
+    "/admin/alerts/alert/",
 ]
 
 CREDENTIALS = [
@@ -125,7 +131,11 @@ def world(django_user_model, settings):
     _, metrics_raw = api_token_create(name="metrics", scopes=["metrics"])
     plain = django_user_model.objects.create_user("plain")  # force_login: no password hashing needed
     staff = django_user_model.objects.create_user("staff", is_staff=True, is_superuser=True)
+    from opscore_project.alerts.services import alert_rule_create
+
+    rule = alert_rule_create(name="matrix", condition="agent_error", channel="email", target="ops@example.com")
     return {
+        "rule_id": str(rule.pk),
         "agent_id": agent.agent_id,
         "workflow_id": "wf",
         "capability": "c",
@@ -175,6 +185,8 @@ def _request(client: Client, method: str, url: str, body):
     if method == "GET":
         return client.get(url)
     send = getattr(client, method.lower())
+    if method == "PATCH" and body is None:
+        body = {}
     if body is None:
         return send(url)
     return send(url, body, content_type="application/json")

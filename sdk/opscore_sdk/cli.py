@@ -631,6 +631,161 @@ def cmd_logs(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> i
     return EXIT_OK
 
 
+# --- alerts ---------------------------------------------------------------------------------------------------
+
+ALERT_CONDITIONS = (
+    "agent_error",
+    "agent_stale",
+    "agent_quarantined",
+    "session_failed",
+    "task_queue_wait",
+    "delivery_failures",
+    "sync_failures",
+    "input_inbox_age",
+)
+ALERT_CHANNELS = ("webhook", "slack", "email")
+
+
+def cmd_alerts_list(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    alerts = list(client.list_alerts(status=args.status, rule=args.rule, page_size=min(args.limit, 500)))
+    alerts = alerts[: args.limit]
+    if con.as_json:
+        con.json([a.raw for a in alerts])
+        return EXIT_OK
+    if not alerts:
+        con.print("No alerts.")
+        return EXIT_OK
+    s = con.style
+    rows = []
+    for a in alerts:
+        sent = [f"{d.kind}:{d.status}" + (f"({d.reason})" if d.reason else "") for d in a.deliveries]
+        status = s(a.status, "red" if a.status == "firing" else "green")
+        rows.append(
+            [str(a.id), fmt_time(a.fired_at), a.rule_name, a.key, status, truncate(a.summary, 60), " ".join(sent)]
+        )
+    con.print(table(["ID", "FIRED", "RULE", "SUBJECT", "STATUS", "SUMMARY", "DELIVERIES"], rows, s))
+    return EXIT_OK
+
+
+def _rule_rows(rules: list[Any], s: Style) -> str:
+    rows = [
+        [
+            str(r.id),
+            r.name,
+            r.condition + (f" > {r.threshold:g}" if r.threshold is not None else ""),
+            r.workflow_id or "-",
+            f"{r.channel} {truncate(r.target, 40)}",
+            f"{r.quiet_period_seconds}s",
+            "yes" if r.enabled else s("no", "yellow"),
+        ]
+        for r in rules
+    ]
+    return table(["ID", "NAME", "CONDITION", "WORKFLOW", "CHANNEL", "QUIET", "ENABLED"], rows, s)
+
+
+def cmd_alert_rules_list(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    rules = list(client.list_alert_rules(page_size=500))
+    if con.as_json:
+        con.json([r.raw for r in rules])
+    elif not rules:
+        con.print("No alert rules.")
+    else:
+        con.print(_rule_rows(rules, con.style))
+    return EXIT_OK
+
+
+def _show_rule(rule: Any, con: Console, verb: str) -> int:
+    if con.as_json:
+        con.json(rule.raw)
+    else:
+        con.print(f"Alert rule {con.style(rule.name, 'bold')} (id {rule.id}) {verb}.")
+    return EXIT_OK
+
+
+def cmd_alert_rules_create(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    rule = client.create_alert_rule(
+        name=args.name,
+        condition=args.condition,
+        channel=args.channel,
+        target=args.target,
+        threshold=args.threshold,
+        workflow_id=args.workflow,
+        quiet_period_seconds=args.quiet,
+        enabled=not args.disabled,
+    )
+    return _show_rule(rule, con, "created")
+
+
+def cmd_alert_rules_update(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    changes = {
+        key: value
+        for key, value in (
+            ("name", args.name),
+            ("condition", args.condition),
+            ("threshold", args.threshold),
+            ("workflowId", args.workflow),
+            ("channel", args.channel),
+            ("target", args.target),
+            ("quietPeriodSeconds", args.quiet),
+            ("enabled", args.enabled),
+        )
+        if value is not None
+    }
+    if not changes:
+        raise UsageError("Nothing to change: give at least one option (see --help).")
+    return _show_rule(client.update_alert_rule(args.rule_id, **changes), con, "updated")
+
+
+def cmd_alert_rules_delete(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    client.delete_alert_rule(args.rule_id)
+    if con.as_json:
+        con.json({"deleted": args.rule_id})
+    else:
+        con.print(f"Alert rule {args.rule_id} deleted.")
+    return EXIT_OK
+
+
+def _alerts_parser(sub: Any) -> None:
+    alerts = sub.add_parser("alerts", help="list alerts and manage alert rules")
+    a_sub = alerts.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = a_sub.add_parser("list", help="alerts, newest first, with their deliveries")
+    p.add_argument("--status", choices=("firing", "resolved"))
+    p.add_argument("--rule", metavar="ID", help="only this rule's alerts")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.set_defaults(handler=cmd_alerts_list)
+    rules = a_sub.add_parser("rules", help="list, create, update and delete alert rules")
+    r_sub = rules.add_subparsers(dest="rules_action", metavar="ACTION", required=True)
+    p = r_sub.add_parser("list", help="every alert rule")
+    p.set_defaults(handler=cmd_alert_rules_list)
+    for name, handler, text in (
+        ("create", cmd_alert_rules_create, "create a rule"),
+        ("update", cmd_alert_rules_update, "change some fields of a rule"),
+    ):
+        p = r_sub.add_parser(name, help=text)
+        creating = name == "create"
+        if creating:
+            p.add_argument("name", metavar="NAME")
+        else:
+            p.add_argument("rule_id", metavar="ID")
+            p.add_argument("--name")
+        p.add_argument("--condition", required=creating, choices=ALERT_CONDITIONS)
+        p.add_argument("--channel", required=creating, choices=ALERT_CHANNELS)
+        p.add_argument("--target", required=creating, metavar="URL|EMAILS", help="webhook URL or email addresses")
+        p.add_argument("--threshold", type=float, metavar="N", help="seconds or a count, per condition")
+        p.add_argument("--workflow", metavar="ID", help="only this workflow (session and task conditions)")
+        p.add_argument("--quiet", type=int, metavar="SECONDS", help="quiet period (default 300)")
+        if creating:
+            p.add_argument("--disabled", action="store_true", help="create it disabled")
+        else:
+            switch = p.add_mutually_exclusive_group()
+            switch.add_argument("--enable", dest="enabled", action="store_const", const=True)
+            switch.add_argument("--disable", dest="enabled", action="store_const", const=False)
+        p.set_defaults(handler=handler)
+    p = r_sub.add_parser("delete", help="delete a rule with its alerts")
+    p.add_argument("rule_id", metavar="ID")
+    p.set_defaults(handler=cmd_alert_rules_delete)
+
+
 # --- parser ---------------------------------------------------------------------------------------------------
 
 
@@ -645,7 +800,7 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opscore",
-        description="Command-line client for Ops-Core: agents, workflows, sessions and the operation log.",
+        description="Command-line client for Ops-Core: agents, workflows, sessions, the operation log and alerts.",
         epilog="Exit codes: 0 ok, 1 session failed/cancelled or other error, 2 usage, 3 auth, 4 not found, "
         "5 server, 6 connection/timeout, 7 validation, 8 conflict, 9 rate limited, 10 wait timed out.",
     )
@@ -770,6 +925,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="poll interval when following")
     p.add_argument("--follow-for", type=float, default=None, help=argparse.SUPPRESS)  # bounded follow (tests)
     p.set_defaults(handler=cmd_logs)
+    _alerts_parser(sub)
     return parser
 
 

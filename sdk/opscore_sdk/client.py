@@ -20,6 +20,8 @@ from opscore_sdk.exceptions import NotFoundError, SessionWaitTimeout
 from opscore_sdk.models import (
     Agent,
     AgentState,
+    Alert,
+    AlertRule,
     CapabilityLimit,
     DispatchStatus,
     Event,
@@ -553,3 +555,60 @@ class OpsCoreClient:
         except NotFoundError:
             return False
         return True
+
+    # --- alerts ---------------------------------------------------------------------------------------------
+
+    def list_alert_rules(self, *, page: int = 1, page_size: int | None = None) -> Page[AlertRule]:
+        """One page of alert rules, by name."""
+        return self._page(AlertRule, "/v1/opscore/alerts/rules", {}, page, page_size)
+
+    def get_alert_rule(self, rule_id: int | str) -> AlertRule:
+        """One alert rule. Raises ``NotFoundError``."""
+        return AlertRule.from_dict(self._get(f"/v1/opscore/alerts/rules/{_seg(str(rule_id))}"))
+
+    def create_alert_rule(
+        self,
+        *,
+        name: str,
+        condition: str,
+        channel: str,
+        target: str,
+        threshold: float | None = None,
+        workflow_id: str | None = None,
+        quiet_period_seconds: int | None = None,
+        enabled: bool = True,
+    ) -> AlertRule:
+        """Create an alert rule (docs/alerts.md lists the conditions and what ``threshold`` means for each).
+        Raises ``ValidationError`` naming the field at fault, ``ConflictError`` for a name already used."""
+        body: dict[str, Any] = {
+            "name": name,
+            "condition": condition,
+            "channel": channel,
+            "target": target,
+            "enabled": enabled,
+        }
+        if threshold is not None:
+            body["threshold"] = threshold
+        if workflow_id:
+            body["workflowId"] = workflow_id
+        if quiet_period_seconds is not None:
+            body["quietPeriodSeconds"] = quiet_period_seconds
+        return AlertRule.from_dict(self._post("/v1/opscore/alerts/rules", body).json())
+
+    def update_alert_rule(self, rule_id: int | str, **changes: Any) -> AlertRule:
+        """Change some fields of a rule, given by their API names (``enabled=False``, ``quietPeriodSeconds=60``,
+        ``threshold=30``…). Raises ``NotFoundError``, ``ValidationError``, ``ConflictError``."""
+        response = self._transport.request(
+            "PATCH", f"/v1/opscore/alerts/rules/{_seg(str(rule_id))}", json=changes, idempotent=True
+        )
+        return AlertRule.from_dict(response.json())
+
+    def delete_alert_rule(self, rule_id: int | str) -> None:
+        """Delete a rule with its alerts. Raises ``NotFoundError``."""
+        self._transport.request("DELETE", f"/v1/opscore/alerts/rules/{_seg(str(rule_id))}")
+
+    def list_alerts(
+        self, *, status: str | None = None, rule: int | str | None = None, page: int = 1, page_size: int | None = None
+    ) -> Page[Alert]:
+        """One page of alerts, newest first, each with its deliveries; ``status`` is ``firing`` or ``resolved``."""
+        return self._page(Alert, "/v1/opscore/alerts", {"status": status, "rule": rule}, page, page_size)

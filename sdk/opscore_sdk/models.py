@@ -322,3 +322,55 @@ class Page(list, Generic[M]):
     @property
     def has_next(self) -> bool:
         return bool(self.next)
+
+
+@dataclass
+class AlertRule(Model):
+    """An alert rule: a condition (with its threshold and workflow filter), a channel and a quiet period."""
+
+    id: int | None = _key("id")
+    name: str = _key("name", default="")
+    condition: str = _key("condition", default="")
+    threshold: float | None = _key("threshold")
+    workflow_id: str | None = _key("workflowId")
+    channel: str = _key("channel", default="")
+    target: str = _key("target", default="")
+    quiet_period_seconds: int | None = _key("quietPeriodSeconds")
+    enabled: bool = _key("enabled", default=True)
+    created_at: datetime | None = _ts("createdAt")
+    updated_at: datetime | None = _ts("updatedAt")
+
+
+@dataclass
+class AlertDelivery(Model):
+    """One notification of an alert (``kind`` firing or resolved) and its attempts."""
+
+    id: int | None = _key("id")
+    kind: str = _key("kind", default="")
+    channel: str = _key("channel", default="")
+    status: str = _key("status", default="")
+    attempts: int = _key("attempts", default=0)
+    status_code: int | None = _key("statusCode")
+    reason: str | None = _key("reason")
+    next_attempt_at: datetime | None = _ts("nextAttemptAt")
+    created_at: datetime | None = _ts("createdAt")
+    sent_at: datetime | None = _ts("sentAt")
+
+
+@dataclass
+class Alert(Model):
+    """An alert raised by a rule for one subject (``key``: an agent, a workflow…), with its deliveries."""
+
+    id: int | None = _key("id")
+    rule_id: int | None = _key("ruleId")
+    rule_name: str = _key("ruleName", default="")
+    condition: str = _key("condition", default="")
+    key: str = _key("key", default="")
+    status: str = _key("status", default="")
+    summary: str = _key("summary", default="")
+    details: dict[str, Any] = _key("details", factory=dict)
+    occurrences: int = _key("occurrences", default=0)
+    fired_at: datetime | None = _ts("firedAt")
+    last_occurred_at: datetime | None = _ts("lastOccurredAt")
+    resolved_at: datetime | None = _ts("resolvedAt")
+    deliveries: list[AlertDelivery] = _key("deliveries", _list_of(AlertDelivery), factory=list)
