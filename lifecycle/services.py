@@ -11,11 +11,11 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from lifecycle.hooks import StateReportResult, notify_state_listeners, state_probes
-from lifecycle.models import Agent, AgentSource, AgentStateRecord
+from lifecycle.models import Agent, AgentSource, AgentStateRecord, BreakerState
 from opscore_project.lib.db import fetchone_idempotent
 from opscore_project.observability import events
 from opscore_project.observability.context import get_request_id
@@ -308,27 +308,32 @@ def agent_deregister(*, agent_id: str, now: datetime | None = None) -> bool:
 
 
 def agent_claim_idle(*, agent_pk: int, task_ref: str, now: datetime | None = None) -> bool:
-    """Claim an agent for a task only if it is free, idle and registered right now (compare-and-swap).
+    """Claim an agent for a task only if it is free, idle, registered and eligible right now (compare-and-swap).
 
     The engine's dispatch CAS: reading a free idle agent and claiming it are separate statements, so the
     claim re-checks everything the choice relied on. True if claimed.
     """
     now = now or timezone.now()
+    eligible = Q(breaker_state=BreakerState.CLOSED) | Q(quarantined_until__lte=now)
+    trial = Case(When(breaker_state=BreakerState.OPEN, then=Value(BreakerState.HALF_OPEN)), default=F("breaker_state"))
     return (
-        Agent.objects.filter(pk=agent_pk, assigned_task="", state="idle", deregistered_at__isnull=True).update(
-            assigned_task=task_ref, last_assigned_at=now, updated_at=now
-        )
+        Agent.objects.filter(
+            eligible, pk=agent_pk, assigned_task="", state="idle", deregistered_at__isnull=True, drained_at__isnull=True
+        ).update(assigned_task=task_ref, last_assigned_at=now, updated_at=now, breaker_state=trial)
         == 1
     )
 
 
-# The engine's bulk claim: a compare-and-swap per agent in one statement. Only agents still free, idle and
-# registered are claimed; the rest are left for the next pass.
+# The engine's bulk claim: a compare-and-swap per agent in one statement. Only agents still free, idle, registered,
+# not drained and not quarantined (or past their cool-down) are claimed; the rest are left for the next pass. An
+# agent claimed after its cool-down takes its one trial task: its breaker goes half-open.
 _CLAIM_SQL = """
 UPDATE lifecycle_agent AS agent
-SET assigned_task = claim.task_ref, last_assigned_at = %(now)s, updated_at = %(now)s
+SET assigned_task = claim.task_ref, last_assigned_at = %(now)s, updated_at = %(now)s,
+    breaker_state = CASE WHEN agent.breaker_state = 'open' THEN 'half_open' ELSE agent.breaker_state END
 FROM unnest(%(pks)s::bigint[], %(refs)s::text[]) AS claim (pk, task_ref)
 WHERE agent.id = claim.pk AND agent.assigned_task = '' AND agent.state = 'idle' AND agent.deregistered_at IS NULL
+  AND agent.drained_at IS NULL AND (agent.breaker_state = 'closed' OR agent.quarantined_until <= %(now)s)
 RETURNING agent.id
 """
 
