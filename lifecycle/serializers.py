@@ -142,3 +142,9 @@ class CapabilitiesRequestSerializer(serializers.Serializer):
         max_length=MAX_CAPABILITIES,
         help_text="Capability names; they count as known, with source `operator`.",
     )
+
+    def validate_capabilities(self, value: list[str]) -> list[str]:
+        raw = self.initial_data.get("capabilities")
+        if not all(isinstance(item, str) for item in raw or []):
+            raise serializers.ValidationError("Each capability is a string.")  # not a number turned into one
+        return value
