@@ -230,20 +230,21 @@ def _cooldowns() -> tuple[int, int, int]:
 
 
 def breaker_move(state: str, streak: int, outcome: Outcomes, threshold: int) -> str:
-    """The breaker transition for one agent's batch of outcomes ('' = none). Twin of the CASE in _OUTCOMES_SQL."""
+    """The breaker transition for one agent's batch of outcomes ('' = none). Twin of the CASE in _RELEASE_SQL."""
     if state == BreakerState.HALF_OPEN and outcome.failures > 0:
         return "reopen"
     if state == BreakerState.HALF_OPEN and outcome.success:
         return "close"
-    if state == BreakerState.CLOSED and threshold > 0 and streak >= threshold:
+    if state == BreakerState.CLOSED and outcome.failures > 0 and threshold > 0 and streak >= threshold:
         return "open"
     return ""
 
 
-# The engine's per-batch write: one statement for every agent whose runs ended in the batch. The agent rows are
-# locked first (FOR UPDATE in the CTE), so the move is decided on their latest version even if an operator changed
-# one meanwhile, and RETURNING can say which transition each took.
-_OUTCOMES_SQL = """
+# The engine's per-batch write to agents, one statement whatever the batch size: it frees the agents whose runs left
+# flight (only if they still hold one of those runs: the same compare-and-swap as a plain release) and records the
+# outcomes of the runs that ended. The rows are locked first (FOR UPDATE in the CTE), so the breaker's move is
+# decided on their latest version even if an operator changed one meanwhile, and RETURNING says which move each made.
+_RELEASE_SQL = """
 WITH outcome AS (
     SELECT * FROM unnest(%(pks)s::bigint[], %(success)s::boolean[], %(failures)s::int[], %(delivery)s::int[])
         AS o (pk, success, failures, delivery)
@@ -252,14 +253,15 @@ WITH outcome AS (
            CASE WHEN outcome.success THEN outcome.failures
                 ELSE agent.consecutive_failures + outcome.failures END AS streak
     FROM lifecycle_agent AS agent JOIN outcome ON outcome.pk = agent.id
+    WHERE outcome.success OR outcome.failures > 0 OR outcome.delivery > 0 OR agent.assigned_task = ANY(%(refs)s)
     ORDER BY agent.id
     FOR UPDATE OF agent
 ), decided AS (
     SELECT locked.id, locked.streak, locked.breaker_cooldown_seconds, outcome.delivery,
            CASE WHEN locked.breaker_state = 'half_open' AND outcome.failures > 0 THEN 'reopen'
                 WHEN locked.breaker_state = 'half_open' AND outcome.success THEN 'close'
-                WHEN locked.breaker_state = 'closed' AND %(threshold)s > 0 AND locked.streak >= %(threshold)s
-                     THEN 'open'
+                WHEN locked.breaker_state = 'closed' AND outcome.failures > 0 AND %(threshold)s > 0
+                     AND locked.streak >= %(threshold)s THEN 'open'
                 ELSE '' END AS move
     FROM locked JOIN outcome ON outcome.pk = locked.id
 ), cooled AS (
@@ -270,6 +272,7 @@ WITH outcome AS (
     FROM decided
 )
 UPDATE lifecycle_agent AS agent SET
+    assigned_task = CASE WHEN agent.assigned_task = ANY(%(refs)s) THEN '' ELSE agent.assigned_task END,
     consecutive_failures = cooled.streak,
     delivery_failures = agent.delivery_failures + cooled.delivery,
     last_delivery_failure_at = CASE WHEN cooled.delivery > 0 THEN %(now)s ELSE agent.last_delivery_failure_at END,
@@ -289,19 +292,25 @@ _OPEN_REASON = "Automatic: the last task outcomes in a row were failures"
 _REOPEN_REASON = "Automatic: the trial task after the cool-down failed"
 
 
-def agents_record_outcomes(*, outcomes: dict[int, Outcomes], now: datetime) -> list[BreakerChange]:
-    """Record the task outcomes of one engine batch (agent pk → its outcomes): failure streaks, delivery failures,
-    and the breaker transitions they cause. One statement on Postgres. Returns the transitions (the caller logs
-    them with its batch's events)."""
-    if not outcomes:
+def agents_release(
+    *, released: list[tuple[int, str]], outcomes: dict[int, Outcomes], now: datetime
+) -> list[BreakerChange]:
+    """The engine's per-batch write to agents: free those holding a run that left flight (``released``: (agent pk,
+    run ref) pairs; an agent is freed only if it still holds one of those refs) and record the task outcomes of the
+    batch (agent pk → its outcomes): failure streaks, delivery failures and the breaker moves they cause. One
+    statement on Postgres. Returns the moves (the caller logs them with its batch's events)."""
+    if not released and not outcomes:
         return []
     threshold, base, cap = _cooldowns()
+    refs = sorted({ref for _, ref in released})
     if settings.IS_POSTGRES:
+        outcomes = {**{pk: Outcomes() for pk, _ in released}, **outcomes}
         pks = sorted(outcomes)
         with connection.cursor() as cursor:
             cursor.execute(
-                _OUTCOMES_SQL,
+                _RELEASE_SQL,
                 {
+                    "refs": refs,
                     "pks": pks,
                     "success": [outcomes[pk].success for pk in pks],
                     "failures": [outcomes[pk].failures for pk in pks],
@@ -316,6 +325,8 @@ def agents_record_outcomes(*, outcomes: dict[int, Outcomes], now: datetime) -> l
             )
             rows = cursor.fetchall()
         return [BreakerChange(*row) for row in rows if row[1]]
+    if released:
+        Agent.objects.filter(pk__in={pk for pk, _ in released}, assigned_task__in=refs).update(assigned_task="")
     return [
         change for pk in sorted(outcomes) if (change := _record_generic(pk, outcomes[pk], now, threshold, base, cap))
     ]
@@ -324,7 +335,7 @@ def agents_record_outcomes(*, outcomes: dict[int, Outcomes], now: datetime) -> l
 def _record_generic(
     pk: int, outcome: Outcomes, now: datetime, threshold: int, base: int, cap: int
 ) -> BreakerChange | None:
-    """The ORM twin of _OUTCOMES_SQL for one agent (embedded SQLite mode)."""
+    """The ORM twin of _RELEASE_SQL's outcome part for one agent (embedded SQLite mode)."""
     agent = Agent.objects.select_for_update().filter(pk=pk).first()
     if agent is None:
         return None

@@ -4,7 +4,8 @@
 whole batch of reports and deadlines, and cancel/retry for one session. Every method expects the session to have
 been loaded (and locked) with ``load``. ``write`` then issues a fixed number of statements whatever the batch
 size: one bulk UPDATE of the changed runs, one INSERT of the new ones, one UPDATE per ended session, one UPDATE
-releasing agents (by primary key), one DELETE of discarded outbox rows, one INSERT of operation-log events.
+releasing agents (by primary key) that also records their task outcomes for the circuit breaker, one DELETE of
+discarded outbox rows, one INSERT of operation-log events.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from typing import Any
 from celery import current_app
 from django.db import transaction
 
-from lifecycle.controls import Outcomes, agents_record_outcomes
-from lifecycle.models import Agent
+from lifecycle.controls import Outcomes, agents_release
 from opscore_project.lib.db import bulk_insert_rows, bulk_update_rows
 from opscore_project.observability import events
 from workflows import selectors
@@ -338,12 +338,8 @@ class Transitions:
             by_fields[tuple(sorted(names))].append(self.sessions[session_id])
         for names, sessions in by_fields.items():  # usually one group: the sessions that ended
             bulk_update_rows(WorkflowSession, sessions, list(names))
-        if self._released:
-            Agent.objects.filter(
-                pk__in={pk for pk, _ in self._released}, assigned_task__in=[ref for _, ref in self._released]
-            ).update(assigned_task="")
-        if self._outcomes or self._delivery_failures:
-            self._write_outcomes()
+        if self._released or self._outcomes or self._delivery_failures:
+            self._release_agents()
         # A dispatch AgentKit accepted has left the outbox already; only unsent ones are discarded.
         unsent = [ref for ref in self._discarded_refs if ref not in self._accepted_refs]
         if unsent:
@@ -365,12 +361,13 @@ class Transitions:
         self._outcomes.clear()
         self.ended_sessions = []
 
-    def _write_outcomes(self) -> None:
-        """Failure streaks, delivery failures and circuit-breaker transitions of the batch's agents: one statement
-        (``agents_record_outcomes``); the transitions become events of this batch."""
+    def _release_agents(self) -> None:
+        """Free the agents whose runs left flight and record the batch's outcomes (failure streaks, delivery failures,
+        circuit-breaker moves) in one statement (``agents_release``); the breaker's moves become events of this
+        batch."""
         agents = set(self._outcomes) | set(self._delivery_failures)
         outcomes = {pk: Outcomes.of(self._outcomes.get(pk, []), self._delivery_failures[pk]) for pk in agents}
-        for change in agents_record_outcomes(outcomes=outcomes, now=self.now):
+        for change in agents_release(released=self._released, outcomes=outcomes, now=self.now):
             if change.move == "close":
                 self.events.add(
                     events.AGENT_QUARANTINE_RELEASED,
