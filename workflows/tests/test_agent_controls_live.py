@@ -4,6 +4,7 @@ with simulated agents that receive tasks over HTTP and report their states."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -132,3 +133,34 @@ def test_an_agent_failing_every_task_is_quarantined_and_gets_one_trial_after_the
     # Released by hand, it takes the waiting task at once.
     api.post(f"/v1/opscore/agents/{broken}/release")
     wait_until(lambda: len(mock.received_tasks(broken)) == 5, timeout=5, message="the task after release")
+
+
+def test_capabilities_announced_in_a_report_or_set_by_an_operator_route_tasks(live_stack):
+    api, mock = Api(live_stack), live_stack.mock
+    # Registered with no capabilities (as the real AgentKit's webhook may say): capability routing cannot use it.
+    reporter = mock.add_agent(AgentSpec("reporter", [], work_time=0.05)).agent_id
+    assert api.agent(reporter)["capabilities"] == []
+    report = {
+        "agentId": reporter,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "state": "idle",
+        "details": {"capabilities": ["announce"]},
+    }
+    response = requests.post(
+        f"{live_stack.url}/v1/opscore/agent/{reporter}/state",
+        json=report,
+        headers={"Authorization": f"Bearer {live_stack.api_key}"},
+        timeout=10,
+    )
+    assert response.status_code == 202
+    agent = api.agent(reporter)
+    assert (agent["capabilities"], agent["capabilitiesSource"]) == (["announce"], "report")
+    api.post("/v1/opscore/workflows", one_task("wf-announce", "announce"))
+    assert api.wait_for(api.run("wf-announce"), "completed")["tasks"][0]["agentId"] == reporter
+
+    response = api.http.put(
+        f"{api.url}/v1/opscore/agents/{reporter}/capabilities", json={"capabilities": ["by-hand"]}, timeout=10
+    )
+    assert response.status_code == 200 and response.json()["capabilitiesSource"] == "operator"
+    api.post("/v1/opscore/workflows", one_task("wf-by-hand", "by-hand"))
+    assert api.wait_for(api.run("wf-by-hand"), "completed")["tasks"][0]["agentId"] == reporter
