@@ -184,11 +184,15 @@ def _state_report_statement(*, with_capabilities: bool = False) -> tuple[list[st
         columns = "".join(f",\n       ({probe.expression}) AS probe_{name}" for name, probe in probes.items())
         ctes = "".join(f", {probe.cte.strip()}" for probe in probes.values() if probe.cte)
         sql = _STATE_REPORT_SQL.replace("{probes}", columns).replace("{ctes}", ctes)
-        _statement_cache = (list(probes), sql, _with_announced_capabilities(sql))
-    return _statement_cache[0], _statement_cache[2 if with_capabilities else 1]
+        _statement_cache = (list(probes), sql, None)
+    if not with_capabilities:
+        return _statement_cache[0], _statement_cache[1]
+    if _statement_cache[2] is None:  # built on first use: only reports announcing capabilities depend on it
+        _statement_cache = (*_statement_cache[:2], _with_announced_capabilities(_statement_cache[1]))
+    return _statement_cache[0], _statement_cache[2]
 
 
-_statement_cache: tuple[list[str], str, str] | None = None
+_statement_cache: tuple[list[str], str, str | None] | None = None
 
 # The variant of the state write for a report whose details carry ``capabilities`` (a list of strings): they become
 # the agent's known capabilities with source ``report`` if the report is the newest and AgentKit gave no non-empty
