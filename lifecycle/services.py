@@ -382,7 +382,7 @@ def agent_register(
             outcome = "created"
         elif not registered:
             outcome = "registered"
-        elif previous_source == capabilities_source and _same_registration(
+        elif _same_capabilities_source(previous_source, capabilities_source) and _same_registration(
             (agent.name, agent.version, agent.capabilities, agent.capabilities_known, agent.contact_endpoint,
              agent.metadata),
             name=name, version=version, capabilities=capabilities, contact_endpoint=contact_endpoint,
@@ -426,6 +426,11 @@ def _capabilities_replaced_event(
         message=f"Capabilities of {agent_id} set by {previous_source} replaced by AgentKit's ({source}): "
         f"{', '.join(capabilities) or '(none)'}",
     )
+
+
+def _same_capabilities_source(current: str, new: str) -> bool:
+    """Webhook and poll both mean "from AgentKit": an agent seen through both is not rewritten for that alone."""
+    return current == new or (current in AGENTKIT_CAPABILITY_SOURCES and new in AGENTKIT_CAPABILITY_SOURCES)
 
 
 def _same_registration(
@@ -598,7 +603,7 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
             elif current_registered_at is None:
                 filled_in.append(agent_id)
                 updated.append(agent_id)
-            elif caps_source == capabilities_source and _same_registration(
+            elif _same_capabilities_source(caps_source, capabilities_source) and _same_registration(
                 (name, version, caps, caps_known, endpoint, meta),
                 name=item.name,
                 version=item.version,

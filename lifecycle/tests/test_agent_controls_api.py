@@ -203,3 +203,13 @@ def test_a_report_does_not_override_capabilities_agentkit_registered(api_client)
     agent = Agent.objects.get(agent_id="w1")
     assert (agent.capabilities, agent.capabilities_source) == (["registered"], "webhook")
     assert events("w1", "agent.capabilities_set") == []
+
+
+def test_an_agent_registered_by_webhook_and_listed_unchanged_by_a_poll_is_not_rewritten():
+    services.agent_register(
+        agent_id="both", name="agent", version="1.0", capabilities=["summarise"], contact_endpoint="http://agent/",
+        metadata={}, source=AgentSource.WEBHOOK,
+    )  # fmt: skip
+    counts = services.agents_sync_listing(listed=[Listed("both")], now=timezone.now())
+    assert (counts.added, counts.updated) == (0, 0)
+    assert Agent.objects.get(agent_id="both").capabilities_source == "webhook"
