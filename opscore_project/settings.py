@@ -261,7 +261,7 @@ if REDIS_URL.startswith("filesystem://"):
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "opscore_project.lib.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "opscore",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

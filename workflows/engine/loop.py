@@ -146,7 +146,6 @@ class EngineLoop(threading.Thread):
 
     def run(self) -> None:
         logger.info("Workflow engine loop started")
-        counters.defer(True)
         self._relays = RelayThreads(settings.OPSCORE_RELAY_THREADS)
         while not self._stopping.is_set():
             listener = None
@@ -161,7 +160,6 @@ class EngineLoop(threading.Thread):
                         last_overdue_check = started
                     results = engine_drain(relay=self._relays.submit, check_overdue=check_overdue)
                     busy = any(result.did_work for result in results)
-                    counters.counters_flush()
                     self._wait(listener)
                     if busy:
                         # Under load, let work gather for a moment: a step costs about the same for one report as
