@@ -92,6 +92,8 @@ class AgentListApi(APIView):
             OpenApiParameter("stale", OpenApiTypes.BOOL),
             OpenApiParameter("source", OpenApiTypes.STR, enum=AgentSource.values),
             OpenApiParameter("search", OpenApiTypes.STR, description="Substring of agent id or name."),
+            OpenApiParameter("drained", OpenApiTypes.BOOL, description="Drained (true) or in rotation (false)."),
+            OpenApiParameter("quarantined", OpenApiTypes.BOOL, description="Circuit breaker open or half-open."),
             *PAGE_PARAMETERS,
         ],
         responses=paginated_list_responses(AgentSerializer, 400, 401),
@@ -108,6 +110,8 @@ class AgentListApi(APIView):
             stale=_optional_bool(request, "stale"),
             source=request.query_params.get("source") or None,
             search=request.query_params.get("search") or None,
+            drained=_optional_bool(request, "drained"),
+            quarantined=_optional_bool(request, "quarantined"),
         )
         paginator = StandardPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)

@@ -33,6 +33,19 @@ def test_drain_and_undrain_show_on_the_agent_and_are_logged_once(operator_api_cl
     assert response.json()["drained"] is True and response.json()["drainedAt"]
     assert operator_api_client.post("/v1/opscore/agents/a1/drain").status_code == 200  # idempotent
     assert operator_api_client.get("/v1/opscore/agents").json()["results"][0]["drained"] is True
+    make_agent("a2")
+    operator_api_client.post("/v1/opscore/agents/a2/quarantine")
+    listed = {
+        query: [a["agentId"] for a in operator_api_client.get(f"/v1/opscore/agents?{query}").json()["results"]]
+        for query in ("drained=true", "drained=false", "quarantined=true", "quarantined=false")
+    }
+    assert listed == {
+        "drained=true": ["a1"],
+        "drained=false": ["a2"],
+        "quarantined=true": ["a2"],
+        "quarantined=false": ["a1"],
+    }
+    assert operator_api_client.get("/v1/opscore/agents?drained=maybe").status_code == 400
     assert len(events("a1", "agent.drained")) == 1
     body = operator_api_client.post("/v1/opscore/agents/a1/undrain").json()
     assert (body["drained"], body["drainedAt"]) == (False, None)

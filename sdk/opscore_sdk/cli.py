@@ -160,7 +160,14 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 def cmd_agents_list(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
     agents = []
-    for agent in client.iter_agents(state=args.state, capability=args.capability, page_size=min(args.limit, 500)):
+    listed = client.iter_agents(
+        state=args.state,
+        capability=args.capability,
+        drained=True if args.drained else None,
+        quarantined=True if args.quarantined else None,
+        page_size=min(args.limit, 500),
+    )
+    for agent in listed:
         agents.append(agent)
         if len(agents) >= args.limit:
             break
@@ -609,6 +616,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = agents_sub.add_parser("list", help="list agents")
     p.add_argument("--state", choices=AGENT_STATES)
     p.add_argument("--capability", metavar="C")
+    p.add_argument("--drained", action="store_true", help="only drained agents")
+    p.add_argument("--quarantined", action="store_true", help="only quarantined agents")
     p.add_argument("--limit", type=int, default=500, help="at most this many (default 500)")
     p.set_defaults(handler=cmd_agents_list)
     p = agents_sub.add_parser("show", help="one agent with its recent state history")

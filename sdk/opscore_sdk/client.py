@@ -167,12 +167,15 @@ class OpsCoreClient:
         stale: bool | None = None,
         source: str | None = None,
         search: str | None = None,
+        drained: bool | None = None,
+        quarantined: bool | None = None,
         page: int = 1,
         page_size: int | None = None,
     ) -> Page[Agent]:
         """One page of agents matching the filters (``page_size`` up to 500)."""
         params = dict(state=state, capability=capability, registered=registered, stale=stale, source=source)
-        return self._page(Agent, "/v1/opscore/agents", {**params, "search": search}, page, page_size)
+        params.update(search=search, drained=drained, quarantined=quarantined)
+        return self._page(Agent, "/v1/opscore/agents", params, page, page_size)
 
     def iter_agents(
         self,
@@ -183,11 +186,14 @@ class OpsCoreClient:
         stale: bool | None = None,
         source: str | None = None,
         search: str | None = None,
+        drained: bool | None = None,
+        quarantined: bool | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> Iterator[Agent]:
         """Every agent matching the filters, fetching pages as needed."""
         params = dict(state=state, capability=capability, registered=registered, stale=stale, source=source)
-        return self._iter(Agent, "/v1/opscore/agents", {**params, "search": search}, page_size)
+        params.update(search=search, drained=drained, quarantined=quarantined)
+        return self._iter(Agent, "/v1/opscore/agents", params, page_size)
 
     def get_agent(self, agent_id: str) -> Agent:
         """One agent with its 20 most recent state reports (``recent_history``). Raises ``NotFoundError``."""

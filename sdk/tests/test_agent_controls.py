@@ -19,9 +19,12 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_the_client_drains_and_undrains(client, report):
     report("a1", "idle")
+    report("a2", "idle")
     agent = client.drain_agent("a1")
     assert agent.drained is True and agent.drained_at is not None
     assert client.get_agent("a1").drained is True
+    assert [a.agent_id for a in client.list_agents(drained=True)] == ["a1"]
+    assert [a.agent_id for a in client.iter_agents(drained=False)] == ["a2"]
     assert client.undrain_agent("a1").drained is False
 
 
@@ -59,6 +62,9 @@ def test_the_cli_drains_quarantines_and_sets_capabilities(capsys, cli_env, repor
     assert code == 0 and "quarantined until" in out and "flaky" in out
     code, out, _ = run(capsys, "agents", "list")
     assert "drained" in out and "quarantined" in out
+    report("beta", "idle")
+    code, out, _ = run(capsys, "--json", "agents", "list", "--quarantined")
+    assert [agent["agentId"] for agent in json.loads(out)] == ["alpha"]
     code, out, _ = run(capsys, "agents", "show", "alpha")
     assert "Drained" in out and "Quarantine" in out
     code, out, _ = run(capsys, "agents", "set-capabilities", "alpha", "summarise, translate")
