@@ -210,7 +210,8 @@ def cmd_agents_show(client: OpsCoreClient, args: argparse.Namespace, con: Consol
                 ("Version", agent.version or "-"),
                 ("State", f"{s.status(agent.state)}  since {fmt_time(agent.state_timestamp)}"),
                 ("Details", fmt_value(agent.state_details, 100)),
-                ("Capabilities", _capabilities_text(agent)),
+                ("Capabilities", ", ".join(agent.capabilities) or ("unknown" if not agent.capabilities_known else "-")),
+                ("Capabilities from", agent.capabilities_source or "-"),
                 ("Endpoint", agent.contact_endpoint or "-"),
                 ("Source", agent.source or "-"),
                 ("Registered", fmt_time(agent.registered_at) if agent.registered else "no"),
@@ -260,7 +261,7 @@ def _capabilities_text(agent: Agent) -> str:
     if not agent.capabilities_known:
         return "unknown"
     text = ", ".join(agent.capabilities) or "-"
-    return f"{text}  (from {agent.capabilities_source})" if agent.capabilities_source else text
+    return f"{text} (source: {agent.capabilities_source})" if agent.capabilities_source else text
 
 
 def _agent_control_done(agent: Agent, con: Console, message: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from opscore_sdk import NotFoundError, ValidationError
@@ -68,7 +69,9 @@ def test_the_cli_drains_quarantines_and_sets_capabilities(capsys, cli_env, repor
     code, out, _ = run(capsys, "agents", "show", "alpha")
     assert "Drained" in out and "Quarantine" in out
     code, out, _ = run(capsys, "agents", "set-capabilities", "alpha", "summarise, translate")
-    assert code == 0 and "summarise, translate  (from operator)" in out
+    assert code == 0 and "summarise, translate (source: operator)" in out
+    code, out, _ = run(capsys, "agents", "show", "alpha")
+    assert re.search(r"Capabilities from\s+operator", out)
     code, out, _ = run(capsys, "--json", "agents", "release", "alpha")
     assert code == 0 and json.loads(out)["breakerState"] == "closed"
     code, out, _ = run(capsys, "agents", "undrain", "alpha")
