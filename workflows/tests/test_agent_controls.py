@@ -174,3 +174,19 @@ def test_a_breaker_with_threshold_zero_never_opens(define, start, make_agent, se
         fail_current_task(report, "a1")
     agent = Agent.objects.get(agent_id="a1")
     assert agent.breaker_state == "closed" and agent.consecutive_failures == 6
+
+
+def test_outcomes_are_recorded_without_a_release_and_a_release_alone_changes_no_count(make_agent, breaker):
+    from lifecycle.controls import Outcomes, agents_release
+
+    agent = make_agent("a1", ["c"], assigned_task="run-1")
+    now = timezone.now()
+    assert agents_release(released=[], outcomes={agent.pk: Outcomes(failures=2, delivery_failures=1)}, now=now) == []
+    agent.refresh_from_db()
+    assert (agent.consecutive_failures, agent.delivery_failures, agent.assigned_task) == (2, 1, "run-1")
+    agents_release(released=[(agent.pk, "other-run")], outcomes={}, now=now)  # not the run it holds: kept
+    agents_release(released=[(agent.pk, "run-1")], outcomes={}, now=now)
+    agent.refresh_from_db()
+    assert (agent.consecutive_failures, agent.assigned_task, agent.breaker_state) == (2, "", "closed")
+    (change,) = agents_release(released=[], outcomes={agent.pk: Outcomes.of([True, False, False, False])}, now=now)
+    assert (change.agent_id, change.move, change.consecutive_failures, change.cooldown_seconds) == ("a1", "open", 3, 60)
