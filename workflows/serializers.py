@@ -115,6 +115,9 @@ class TaskRunSerializer(serializers.Serializer):
     dispatchLatencyMs = serializers.IntegerField(allow_null=True)
     result = serializers.JSONField(allow_null=True)
     error = serializers.CharField(allow_null=True)
+    waitingReason = serializers.CharField(
+        allow_null=True, help_text='Pending runs: why it is not dispatched yet (e.g. "limit summarise: 10/10").'
+    )
 
 
 class SessionSummarySerializer(serializers.Serializer):

@@ -4,7 +4,9 @@
 - ``start_deadline``: dispatched but no ``active`` by then → AgentKit accepted the task and never delivered it
   (contract 3). The run goes to another eligible agent, up to OPSCORE_TASK_MAX_REDELIVERIES times, and the agent's
   delivery-failure count goes up; after that the attempt fails.
-- ``queue_deadline``: pending with no able agent for that long → the run fails without retry.
+- ``queue_deadline``: pending with no able agent for that long → the run fails without retry. Runs held by an
+  operator's pause (maintenance mode, or a paused workflow's pending sessions) are not waiting for an agent: their
+  queue deadline is not enforced during the pause and is moved by its length on resume (``controls``).
 Retries waiting for their backoff need no deadline: the dispatch pass only takes runs whose ``ready_at`` passed.
 """
 
@@ -19,6 +21,7 @@ from django.db import connection
 from django.db.models import Value
 
 from opscore_project.observability import events
+from workflows.engine.controls import NO_CONTROLS, DispatchControls
 from workflows.engine.transitions import Transitions
 from workflows.models import TASK_RUN_IN_FLIGHT, TaskRun, TaskRunStatus
 
@@ -34,16 +37,19 @@ class Due:
         return {*self.timed_out, *self.not_started, *self.queue_expired}
 
 
-def due_runs(*, now: datetime, limit: int) -> Due:
+def due_runs(*, now: datetime, limit: int, controls: DispatchControls = NO_CONTROLS) -> Due:
     """Overdue runs of each kind, in one query on Postgres (a UNION of three reads of the partial deadline
     indexes)."""
     runs = TaskRun.objects.order_by()
     timed_out = runs.filter(status__in=TASK_RUN_IN_FLIGHT, timeout_at__lte=now).annotate(kind=Value("t"))
     not_started = runs.filter(status=TaskRunStatus.DISPATCHED, start_deadline__lte=now).annotate(kind=Value("s"))
     expired = runs.filter(status=TaskRunStatus.PENDING, queue_deadline__lte=now).annotate(kind=Value("q"))
+    if controls.paused_workflows:
+        expired = expired.exclude(session__status="pending", session__workflow_id__in=sorted(controls.paused_workflows))
     due = Due()
     lists = {"t": due.timed_out, "s": due.not_started, "q": due.queue_expired}
-    parts = [query.values_list("kind", "id")[:limit] for query in (timed_out, not_started, expired)]
+    kinds = (timed_out, not_started) if controls.dispatch_paused else (timed_out, not_started, expired)
+    parts = [query.values_list("kind", "id")[:limit] for query in kinds]
     if connection.features.supports_slicing_ordering_in_compound:
         rows = parts[0].union(*parts[1:], all=True)
     else:  # SQLite: three queries
