@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 
-from lifecycle.models import Agent, AgentStateRecord
+from lifecycle import controls
+from lifecycle.models import Agent, AgentStateRecord, BreakerState
+from opscore_project.errors import ApiError
 
 
 class CapabilityFilter(admin.SimpleListFilter):
@@ -59,8 +62,35 @@ class StateHistoryInline(admin.TabularInline):
         return queryset
 
 
+class DrainedFilter(admin.SimpleListFilter):
+    title = "drained"
+    parameter_name = "drained"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Drained"), ("no", "In rotation")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(drained_at__isnull=self.value() == "no")
+        return queryset
+
+
+class AgentForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        fields = ["name", "version", "capabilities", "contact_endpoint", "metadata"]
+
+    def clean_capabilities(self):
+        try:
+            return controls.clean_capabilities(self.cleaned_data.get("capabilities"))
+        except ApiError as exc:
+            raise forms.ValidationError(exc.errors["capabilities"]) from None
+
+
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
+    form = AgentForm
+    actions = ["drain_agents", "undrain_agents", "quarantine_agents", "release_agents"]
     list_display = (
         "agent_id",
         "name",
@@ -72,8 +102,13 @@ class AgentAdmin(admin.ModelAdmin):
         "last_seen_at",
         "busy",
         "delivery_failures",
+        "drained",
+        "breaker_state",
+        "quarantined_until",
+        "consecutive_failures",
+        "capabilities_source",
     )
-    list_filter = ("state", CapabilityFilter, "source", RegisteredFilter)
+    list_filter = ("state", CapabilityFilter, "source", RegisteredFilter, DrainedFilter, "breaker_state")
     search_fields = ("agent_id", "name")
     readonly_fields = (
         "agent_id",
@@ -91,6 +126,14 @@ class AgentAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "capabilities_known",
+        "capabilities_source",
+        "drained_at",
+        "breaker_state",
+        "quarantined_until",
+        "quarantine_reason",
+        "breaker_cooldown_seconds",
+        "breaker_changed_at",
+        "consecutive_failures",
     )
     fields = (
         "agent_id",
@@ -98,6 +141,7 @@ class AgentAdmin(admin.ModelAdmin):
         "version",
         "capabilities",
         "capabilities_known",
+        "capabilities_source",
         "contact_endpoint",
         "metadata",
         "source",
@@ -111,6 +155,13 @@ class AgentAdmin(admin.ModelAdmin):
         "last_assigned_at",
         "delivery_failures",
         "last_delivery_failure_at",
+        "drained_at",
+        "breaker_state",
+        "quarantined_until",
+        "quarantine_reason",
+        "breaker_cooldown_seconds",
+        "breaker_changed_at",
+        "consecutive_failures",
         "created_at",
         "updated_at",
     )
@@ -124,6 +175,45 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.display(boolean=True)
     def busy(self, agent: Agent) -> bool:
         return bool(agent.assigned_task)
+
+    @admin.display(boolean=True, ordering="drained_at")
+    def drained(self, agent: Agent) -> bool:
+        return agent.is_drained
+
+    def save_model(self, request, obj, form, change):
+        # Capabilities set here go through the service: known, source "operator", logged.
+        super().save_model(request, obj, form, change)
+        if "capabilities" in form.changed_data:
+            controls.agent_capabilities_set(agent_id=obj.agent_id, capabilities=obj.capabilities)
+            obj.refresh_from_db()
+
+    def _each(self, request, queryset, service, verb: str) -> None:
+        done = 0
+        for agent in queryset:
+            try:
+                service(agent_id=agent.agent_id)
+                done += 1
+            except ApiError as exc:
+                self.message_user(request, f"{agent.agent_id}: {exc.message}", messages.WARNING)
+        if done:
+            self.message_user(request, f"{done} agent(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Drain selected agents (no new tasks; current tasks finish)")
+    def drain_agents(self, request, queryset):
+        self._each(request, queryset, controls.agent_drain, "drained")
+
+    @admin.action(description="Undrain selected agents (back in rotation)")
+    def undrain_agents(self, request, queryset):
+        self._each(request, queryset, controls.agent_undrain, "back in rotation")
+
+    @admin.action(description="Quarantine selected agents until released")
+    def quarantine_agents(self, request, queryset):
+        self._each(request, queryset, controls.agent_quarantine, "quarantined")
+
+    @admin.action(description="Release selected agents from quarantine")
+    def release_agents(self, request, queryset):
+        quarantined = queryset.exclude(breaker_state=BreakerState.CLOSED)
+        self._each(request, quarantined, controls.agent_quarantine_release, "released")
 
 
 @admin.register(AgentStateRecord)

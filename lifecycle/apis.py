@@ -9,13 +9,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lifecycle import selectors
+from lifecycle import controls, selectors
 from lifecycle.fastpath import accepted_body, state_report_accept
 from lifecycle.models import AgentSource, AgentState
 from lifecycle.serializers import (
     AgentDetailSerializer,
     AgentSerializer,
+    CapabilitiesRequestSerializer,
     CurrentStateSerializer,
+    QuarantineRequestSerializer,
     StateRecordSerializer,
     StateReportAcceptedSerializer,
     StateReportRequestSerializer,
@@ -90,6 +92,8 @@ class AgentListApi(APIView):
             OpenApiParameter("stale", OpenApiTypes.BOOL),
             OpenApiParameter("source", OpenApiTypes.STR, enum=AgentSource.values),
             OpenApiParameter("search", OpenApiTypes.STR, description="Substring of agent id or name."),
+            OpenApiParameter("drained", OpenApiTypes.BOOL, description="Drained (true) or in rotation (false)."),
+            OpenApiParameter("quarantined", OpenApiTypes.BOOL, description="Circuit breaker open or half-open."),
             *PAGE_PARAMETERS,
         ],
         responses=paginated_list_responses(AgentSerializer, 400, 401),
@@ -106,6 +110,8 @@ class AgentListApi(APIView):
             stale=_optional_bool(request, "stale"),
             source=request.query_params.get("source") or None,
             search=request.query_params.get("search") or None,
+            drained=_optional_bool(request, "drained"),
+            quarantined=_optional_bool(request, "quarantined"),
         )
         paginator = StandardPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
@@ -140,3 +146,84 @@ class AgentHistoryApi(APIView):
         paginator = StandardPagination()
         page = paginator.paginate_queryset(selectors.agent_history(agent=agent), request, view=self)
         return paginator.get_paginated_response(StateRecordSerializer(page, many=True).data)
+
+
+# --- operator controls (docs/operations.md) ---------------------------------------------------------------------
+
+
+class AgentDrainApi(APIView):
+    required_scope = OPERATOR
+
+    @extend_schema(
+        operation_id="agents_drain",
+        summary="Drain an agent: no new tasks, its current task finishes (idempotent)",
+        request=None,
+        responses={200: AgentSerializer, **error_responses(401, 404)},
+        tags=["agents"],
+    )
+    def post(self, request: Request, agent_id: str) -> Response:
+        return Response(AgentSerializer(controls.agent_drain(agent_id=agent_id)).data)
+
+
+class AgentUndrainApi(APIView):
+    required_scope = OPERATOR
+
+    @extend_schema(
+        operation_id="agents_undrain",
+        summary="Return a drained agent to rotation (idempotent)",
+        request=None,
+        responses={200: AgentSerializer, **error_responses(401, 404)},
+        tags=["agents"],
+    )
+    def post(self, request: Request, agent_id: str) -> Response:
+        return Response(AgentSerializer(controls.agent_undrain(agent_id=agent_id)).data)
+
+
+class AgentQuarantineApi(APIView):
+    required_scope = OPERATOR
+
+    @extend_schema(
+        operation_id="agents_quarantine",
+        summary="Quarantine an agent by hand (for `seconds`, then one trial task; or until released)",
+        request=QuarantineRequestSerializer,
+        responses={200: AgentSerializer, **error_responses(400, 401, 404)},
+        tags=["agents"],
+    )
+    def post(self, request: Request, agent_id: str) -> Response:
+        body = QuarantineRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        agent = controls.agent_quarantine(
+            agent_id=agent_id, seconds=body.validated_data.get("seconds"), reason=body.validated_data["reason"]
+        )
+        return Response(AgentSerializer(agent).data)
+
+
+class AgentReleaseApi(APIView):
+    required_scope = OPERATOR
+
+    @extend_schema(
+        operation_id="agents_release",
+        summary="Release an agent from quarantine: its circuit breaker closes (idempotent)",
+        request=None,
+        responses={200: AgentSerializer, **error_responses(401, 404)},
+        tags=["agents"],
+    )
+    def post(self, request: Request, agent_id: str) -> Response:
+        return Response(AgentSerializer(controls.agent_quarantine_release(agent_id=agent_id)).data)
+
+
+class AgentCapabilitiesApi(APIView):
+    required_scope = OPERATOR
+
+    @extend_schema(
+        operation_id="agents_set_capabilities",
+        summary="Set an agent's capabilities (known from now on, source `operator`)",
+        request=CapabilitiesRequestSerializer,
+        responses={200: AgentSerializer, **error_responses(400, 401, 404)},
+        tags=["agents"],
+    )
+    def put(self, request: Request, agent_id: str) -> Response:
+        body = CapabilitiesRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        agent = controls.agent_capabilities_set(agent_id=agent_id, capabilities=body.validated_data["capabilities"])
+        return Response(AgentSerializer(agent).data)

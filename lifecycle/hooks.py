@@ -77,3 +77,19 @@ def state_probes() -> dict[str, StateProbe]:
 def notify_state_listeners(result: StateReportResult) -> None:
     for listener in list(_state_listeners):
         listener(result)
+
+
+# Called (after commit) when an operator returns an agent to rotation (undrain, quarantine release): the workflow
+# engine wakes so waiting tasks need not wait for its next tick.
+AgentAvailableListener = Callable[[str], None]
+_agent_available_listeners: list[AgentAvailableListener] = []
+
+
+def register_agent_available_listener(listener: AgentAvailableListener) -> None:
+    if listener not in _agent_available_listeners:
+        _agent_available_listeners.append(listener)
+
+
+def notify_agent_available(agent_id: str) -> None:
+    for listener in list(_agent_available_listeners):
+        listener(agent_id)

@@ -25,6 +25,29 @@ class AgentSource(models.TextChoices):
     STATE_REPORT = "state_report", "State report"
 
 
+class BreakerState(models.TextChoices):
+    """An agent's circuit breaker (docs/operations.md#quarantine). ``open``: quarantined; once its cool-down has
+    passed it may take one trial task, which moves it to ``half_open`` until that task ends."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CapabilitiesSource(models.TextChoices):
+    """Where an agent's known capabilities came from (empty while they are unknown)."""
+
+    WEBHOOK = "webhook", "Registration webhook"
+    POLL = "poll", "AgentKit polling"
+    OPERATOR = "operator", "Set by an operator"
+    REPORT = "report", "Announced in a state report"
+
+
+# Sources that come from AgentKit's registration: a non-empty list from them replaces what an operator or a report
+# set, and a report never overrides it.
+AGENTKIT_CAPABILITY_SOURCES = (CapabilitiesSource.WEBHOOK, CapabilitiesSource.POLL)
+
+
 class Agent(models.Model):
     agent_id = models.CharField(max_length=255, unique=True, help_text="AgentKit's agentId.")
     name = models.CharField(max_length=255, blank=True, default="")
@@ -52,6 +75,28 @@ class Agent(models.Model):
         help_text="Tasks AgentKit accepted for it that it never started (no `active` in time).",
     )
     last_delivery_failure_at = models.DateTimeField(null=True, blank=True)
+    capabilities_source = models.CharField(
+        max_length=20, choices=CapabilitiesSource.choices, blank=True, default="", db_default=""
+    )
+    # Operator controls (docs/operations.md). Every new column has a database default: the raw-SQL upserts (state
+    # write, sync) do not name them.
+    drained_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set while drained: no new tasks; the current one finishes."
+    )
+    breaker_state = models.CharField(
+        max_length=10, choices=BreakerState.choices, default=BreakerState.CLOSED, db_default=BreakerState.CLOSED
+    )
+    quarantined_until = models.DateTimeField(
+        null=True, blank=True, help_text="End of the quarantine's cool-down (empty while open: until released)."
+    )
+    quarantine_reason = models.CharField(max_length=500, blank=True, default="", db_default="")
+    breaker_cooldown_seconds = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Cool-down of the current quarantine (doubles after a failed trial)."
+    )
+    breaker_changed_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Task outcomes in a row that were failures (failed, timed out, undelivered)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -72,6 +117,14 @@ class Agent(models.Model):
     @property
     def is_registered(self) -> bool:
         return self.deregistered_at is None
+
+    @property
+    def is_drained(self) -> bool:
+        return self.drained_at is not None
+
+    @property
+    def is_quarantined(self) -> bool:
+        return self.breaker_state != BreakerState.CLOSED
 
     def is_stale(self, now: datetime | None = None) -> bool:
         """Silent for longer than OPSCORE_AGENT_STALE_SECONDS (never seen counts from creation)."""

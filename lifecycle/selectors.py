@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from lifecycle.models import Agent, AgentStateRecord
+from lifecycle.models import Agent, AgentStateRecord, BreakerState
 
 
 def with_capability(queryset: QuerySet[Agent], capability: str) -> QuerySet[Agent]:
@@ -27,8 +27,15 @@ def agent_list(
     stale: bool | None = None,
     source: str | None = None,
     search: str | None = None,
+    drained: bool | None = None,
+    quarantined: bool | None = None,
 ) -> QuerySet[Agent]:
     queryset = Agent.objects.all()
+    if drained is not None:
+        queryset = queryset.filter(drained_at__isnull=not drained)
+    if quarantined is not None:
+        closed = Q(breaker_state=BreakerState.CLOSED)
+        queryset = queryset.exclude(closed) if quarantined else queryset.filter(closed)
     if state:
         queryset = queryset.filter(state=state)
     if capability:

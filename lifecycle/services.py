@@ -11,15 +11,25 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from lifecycle.controls import clean_capabilities, replaces_capabilities
 from lifecycle.hooks import StateReportResult, notify_state_listeners, state_probes
-from lifecycle.models import Agent, AgentSource, AgentStateRecord
+from lifecycle.models import (
+    AGENTKIT_CAPABILITY_SOURCES,
+    Agent,
+    AgentSource,
+    AgentStateRecord,
+    BreakerState,
+    CapabilitiesSource,
+)
+from opscore_project.errors import ValidationFailed
 from opscore_project.lib.db import fetchone_idempotent
 from opscore_project.observability import events
 from opscore_project.observability.context import get_request_id
 from opscore_project.observability.models import OperationEvent
+from opscore_project.observability.oplog import operation_event
 
 logger = logging.getLogger("opscore.operations")
 
@@ -96,10 +106,12 @@ def agent_state_report(
     Registered state listeners (the workflow engine) run after the write.
     """
     now = now or timezone.now()
+    # An agent may announce its capabilities (docs/agentkit.md): only reports carrying the key pay for it.
+    announced = _announced_capabilities(details) if "capabilities" in details else None
     if settings.IS_POSTGRES:
-        result = _state_report_postgres(agent_id, state, details, reported_at, now)
+        result = _state_report_postgres(agent_id, state, details, reported_at, now, announced)
     else:
-        result = _state_report_generic(agent_id, state, details, reported_at, now)
+        result = _state_report_generic(agent_id, state, details, reported_at, now, announced)
     # The operation-log rows were written by the statement itself; this is their structured log line. A state change
     # logs at DEBUG: at thousands of reports per second the request line (with the agent id) and the
     # agent.state_changed row already say it, and formatting a second line costs ~15% of the request (measured).
@@ -122,7 +134,12 @@ def agent_state_report(
 
 
 def _state_report_postgres(
-    agent_id: str, state: str, details: dict[str, Any], reported_at: datetime, now: datetime
+    agent_id: str,
+    state: str,
+    details: dict[str, Any],
+    reported_at: datetime,
+    now: datetime,
+    announced: list[str] | None = None,
 ) -> StateReportResult:
     params = {
         "agent_id": agent_id,
@@ -133,7 +150,10 @@ def _state_report_postgres(
         "request_id": get_request_id(),
     }
     # One round trip, prepared on the server after a few calls; see opscore_project.lib.db.
-    names, sql = _state_report_statement()
+    names, sql = _state_report_statement(with_capabilities=announced is not None)
+    if announced is not None:
+        params["capabilities"] = json.dumps(announced)
+        params["capabilities_text"] = ", ".join(announced) or "(none)"
     for probe in state_probes().values():
         if probe.params is not None:
             params.update(probe.params(agent_id, state, details))
@@ -155,19 +175,86 @@ def _state_report_postgres(
     )
 
 
-def _state_report_statement() -> tuple[list[str], str]:
-    """The state write with the registered probes as extra result columns (built once per process)."""
+def _state_report_statement(*, with_capabilities: bool = False) -> tuple[list[str], str]:
+    """The state write with the registered probes as extra result columns (built once per process); with
+    ``with_capabilities``, its variant that also stores capabilities the report announces."""
     global _statement_cache
     probes = state_probes()
     if _statement_cache is None or _statement_cache[0] != list(probes):
         columns = "".join(f",\n       ({probe.expression}) AS probe_{name}" for name, probe in probes.items())
         ctes = "".join(f", {probe.cte.strip()}" for probe in probes.values() if probe.cte)
         sql = _STATE_REPORT_SQL.replace("{probes}", columns).replace("{ctes}", ctes)
-        _statement_cache = (list(probes), sql)
-    return _statement_cache
+        _statement_cache = (list(probes), sql, None)
+    if not with_capabilities:
+        return _statement_cache[0], _statement_cache[1]
+    if _statement_cache[2] is None:  # built on first use: only reports announcing capabilities depend on it
+        _statement_cache = (*_statement_cache[:2], _with_announced_capabilities(_statement_cache[1]))
+    return _statement_cache[0], _statement_cache[2]
 
 
-_statement_cache: tuple[list[str], str] | None = None
+_statement_cache: tuple[list[str], str, str | None] | None = None
+
+# The variant of the state write for a report whose details carry ``capabilities`` (a list of strings): they become
+# the agent's known capabilities with source ``report`` if the report is the newest and AgentKit gave no non-empty
+# list; an ``agent.capabilities_set`` event is written when that changes anything. Built from _STATE_REPORT_SQL by
+# replacing exact fragments (checked), so the plain statement stays as it is.
+_ANNOUNCED_APPLY = (
+    "(lifecycle_agent.state_timestamp IS NULL OR EXCLUDED.state_timestamp >= lifecycle_agent.state_timestamp) "
+    "AND NOT (lifecycle_agent.capabilities_source IN ('webhook', 'poll') AND lifecycle_agent.capabilities <> '[]')"
+)
+_ANNOUNCED_EDITS = (
+    ("SELECT state FROM lifecycle_agent WHERE agent_id = %(agent_id)s",
+     "SELECT state, capabilities, capabilities_known, capabilities_source FROM lifecycle_agent "
+     "WHERE agent_id = %(agent_id)s"),
+    ("assigned_task, created_at, updated_at\n    ) VALUES (",
+     "assigned_task, created_at, updated_at, capabilities_source\n    ) VALUES ("),
+    ("%(agent_id)s, '', '', '[]'::jsonb, false,", "%(agent_id)s, '', '', %(capabilities)s::jsonb, true,"),
+    ("%(now)s, '', %(now)s, %(now)s\n    )", "%(now)s, '', %(now)s, %(now)s, 'report'\n    )"),
+    ("        updated_at = EXCLUDED.updated_at\n    RETURNING id, state, state_timestamp, assigned_task,",
+     f"        updated_at = EXCLUDED.updated_at,\n"
+     f"        capabilities = CASE WHEN {_ANNOUNCED_APPLY} THEN EXCLUDED.capabilities "
+     "ELSE lifecycle_agent.capabilities END,\n"
+     f"        capabilities_known = CASE WHEN {_ANNOUNCED_APPLY} THEN true "
+     "ELSE lifecycle_agent.capabilities_known END,\n"
+     f"        capabilities_source = CASE WHEN {_ANNOUNCED_APPLY} THEN 'report' "
+     "ELSE lifecycle_agent.capabilities_source END\n"
+     "    RETURNING id, state, state_timestamp, assigned_task, capabilities, capabilities_source,"),
+    ("\n), logged AS (", """
+), announced AS (
+    INSERT INTO observability_operationevent (
+        created_at, level, event_type, agent_id, session_id, task_id, message, context, request_id
+    )
+    SELECT %(now)s, 'info', 'agent.capabilities_set', %(agent_id)s, '', '',
+           'Capabilities announced in a state report: ' || %(capabilities_text)s,
+           jsonb_build_object('source', 'report', 'capabilities', upserted.capabilities,
+                              'previous', jsonb_build_object(
+                                  'capabilities', (SELECT CASE WHEN capabilities_known THEN capabilities END
+                                                   FROM previous),
+                                  'source', COALESCE((SELECT capabilities_source FROM previous), ''))),
+           %(request_id)s
+    FROM upserted
+    WHERE upserted.capabilities_source = 'report'
+      AND NOT EXISTS (SELECT 1 FROM previous WHERE capabilities_known AND capabilities_source = 'report'
+                                              AND capabilities = upserted.capabilities)
+), logged AS ("""),
+)  # fmt: skip
+
+
+def _with_announced_capabilities(sql: str) -> str:
+    for old, new in _ANNOUNCED_EDITS:
+        if sql.count(old) != 1:
+            raise RuntimeError(f"The state write changed: cannot add announced capabilities at {old!r}")
+        sql = sql.replace(old, new)
+    return sql
+
+
+def _announced_capabilities(details: dict[str, Any]) -> list[str] | None:
+    """``details.capabilities`` if it is a valid list of capability names, else None (the report is accepted all
+    the same: a report is never refused for what its free-form details say)."""
+    try:
+        return clean_capabilities(details.get("capabilities"))
+    except ValidationFailed:
+        return None
 
 
 def _evaluate_probes(agent_id: str, state: str, now: datetime) -> dict[str, bool]:
@@ -186,7 +273,12 @@ def _evaluate_probes(agent_id: str, state: str, now: datetime) -> dict[str, bool
 
 @transaction.atomic
 def _state_report_generic(
-    agent_id: str, state: str, details: dict[str, Any], reported_at: datetime, now: datetime
+    agent_id: str,
+    state: str,
+    details: dict[str, Any],
+    reported_at: datetime,
+    now: datetime,
+    announced: list[str] | None = None,
 ) -> StateReportResult:
     """The same semantics with the ORM, for the embedded SQLite mode."""
     agent, created = Agent.objects.select_for_update().get_or_create(
@@ -199,6 +291,22 @@ def _state_report_generic(
     became_current = agent.state_timestamp is None or reported_at >= agent.state_timestamp
     if became_current:
         agent.state, agent.state_details, agent.state_timestamp = state, details, reported_at
+        from_agentkit = agent.capabilities_source in AGENTKIT_CAPABILITY_SOURCES and agent.capabilities
+        if announced is not None and not from_agentkit:
+            same = agent.capabilities_known and agent.capabilities_source == "report"
+            if not (same and agent.capabilities == announced):
+                log_announced = {"capabilities": agent.capabilities if agent.capabilities_known else None}
+                log_announced["source"] = agent.capabilities_source
+                OperationEvent.objects.create(
+                    created_at=now,
+                    event_type=events.AGENT_CAPABILITIES_SET,
+                    agent_id=agent_id,
+                    message=f"Capabilities announced in a state report: {', '.join(announced) or '(none)'}",
+                    context={"source": "report", "capabilities": announced, "previous": log_announced},
+                    request_id=get_request_id(),
+                )
+            agent.capabilities, agent.capabilities_known = announced, True
+            agent.capabilities_source = CapabilitiesSource.REPORT
     agent.last_seen_at = max(filter(None, [agent.last_seen_at, now]))
     agent.updated_at = now
     agent.save()
@@ -266,11 +374,15 @@ def agent_register(
             defaults={"source": source, "created_at": now, "registered_at": now},
         )
         registered = agent.registered_at is not None and agent.deregistered_at is None
+        capabilities_source = CapabilitiesSource.POLL if source == AgentSource.POLL else CapabilitiesSource.WEBHOOK
+        previous_source, previous = agent.capabilities_source, list(agent.capabilities or [])
+        if agent.capabilities_known and not replaces_capabilities(previous_source, capabilities):
+            capabilities, capabilities_source = previous, previous_source  # an empty list keeps them
         if created:
             outcome = "created"
         elif not registered:
             outcome = "registered"
-        elif _same_registration(
+        elif _same_capabilities_source(previous_source, capabilities_source) and _same_registration(
             (agent.name, agent.version, agent.capabilities, agent.capabilities_known, agent.contact_endpoint,
              agent.metadata),
             name=name, version=version, capabilities=capabilities, contact_endpoint=contact_endpoint,
@@ -279,8 +391,17 @@ def agent_register(
             return agent, "unchanged"
         else:
             outcome = "updated"
+        if (
+            agent.capabilities_known
+            and previous_source not in AGENTKIT_CAPABILITY_SOURCES
+            and (capabilities_source != previous_source)
+        ):
+            _capabilities_replaced_event(agent_id, capabilities_source, previous_source, previous, capabilities).save(
+                force_insert=True
+            )
         agent.name, agent.version = name, version
         agent.capabilities, agent.capabilities_known = list(capabilities), True
+        agent.capabilities_source = capabilities_source
         agent.contact_endpoint, agent.metadata = contact_endpoint, metadata
         if agent.registered_at is None or agent.deregistered_at is not None:
             agent.registered_at = now
@@ -288,6 +409,28 @@ def agent_register(
         agent.updated_at = now
         agent.save()
     return agent, outcome
+
+
+def _capabilities_replaced_event(
+    agent_id: str, source: str, previous_source: str, previous: list, capabilities: list
+) -> OperationEvent:
+    """AgentKit's registration (webhook or poll) replaced capabilities an operator or a report had set."""
+    return operation_event(
+        events.AGENT_CAPABILITIES_SET,
+        {
+            "source": source,
+            "capabilities": list(capabilities),
+            "previous": {"capabilities": previous, "source": previous_source},
+        },
+        agent_id=agent_id,
+        message=f"Capabilities of {agent_id} set by {previous_source} replaced by AgentKit's ({source}): "
+        f"{', '.join(capabilities) or '(none)'}",
+    )
+
+
+def _same_capabilities_source(current: str, new: str) -> bool:
+    """Webhook and poll both mean "from AgentKit": an agent seen through both is not rewritten for that alone."""
+    return current == new or (current in AGENTKIT_CAPABILITY_SOURCES and new in AGENTKIT_CAPABILITY_SOURCES)
 
 
 def _same_registration(
@@ -308,27 +451,32 @@ def agent_deregister(*, agent_id: str, now: datetime | None = None) -> bool:
 
 
 def agent_claim_idle(*, agent_pk: int, task_ref: str, now: datetime | None = None) -> bool:
-    """Claim an agent for a task only if it is free, idle and registered right now (compare-and-swap).
+    """Claim an agent for a task only if it is free, idle, registered and eligible right now (compare-and-swap).
 
     The engine's dispatch CAS: reading a free idle agent and claiming it are separate statements, so the
     claim re-checks everything the choice relied on. True if claimed.
     """
     now = now or timezone.now()
+    eligible = Q(breaker_state=BreakerState.CLOSED) | Q(quarantined_until__lte=now)
+    trial = Case(When(breaker_state=BreakerState.OPEN, then=Value(BreakerState.HALF_OPEN)), default=F("breaker_state"))
     return (
-        Agent.objects.filter(pk=agent_pk, assigned_task="", state="idle", deregistered_at__isnull=True).update(
-            assigned_task=task_ref, last_assigned_at=now, updated_at=now
-        )
+        Agent.objects.filter(
+            eligible, pk=agent_pk, assigned_task="", state="idle", deregistered_at__isnull=True, drained_at__isnull=True
+        ).update(assigned_task=task_ref, last_assigned_at=now, updated_at=now, breaker_state=trial)
         == 1
     )
 
 
-# The engine's bulk claim: a compare-and-swap per agent in one statement. Only agents still free, idle and
-# registered are claimed; the rest are left for the next pass.
+# The engine's bulk claim: a compare-and-swap per agent in one statement. Only agents still free, idle, registered,
+# not drained and not quarantined (or past their cool-down) are claimed; the rest are left for the next pass. An
+# agent claimed after its cool-down takes its one trial task: its breaker goes half-open.
 _CLAIM_SQL = """
 UPDATE lifecycle_agent AS agent
-SET assigned_task = claim.task_ref, last_assigned_at = %(now)s, updated_at = %(now)s
+SET assigned_task = claim.task_ref, last_assigned_at = %(now)s, updated_at = %(now)s,
+    breaker_state = CASE WHEN agent.breaker_state = 'open' THEN 'half_open' ELSE agent.breaker_state END
 FROM unnest(%(pks)s::bigint[], %(refs)s::text[]) AS claim (pk, task_ref)
 WHERE agent.id = claim.pk AND agent.assigned_task = '' AND agent.state = 'idle' AND agent.deregistered_at IS NULL
+  AND agent.drained_at IS NULL AND (agent.breaker_state = 'closed' OR agent.quarantined_until <= %(now)s)
 RETURNING agent.id
 """
 
@@ -355,6 +503,7 @@ _SYNC_UPDATE_FIELDS = [
     "version",
     "capabilities",
     "capabilities_known",
+    "capabilities_source",
     "contact_endpoint",
     "metadata",
     "registered_at",
@@ -432,21 +581,29 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
             unlisted.append(row[0])
     rows: list[Agent] = []
     added, updated, filled_in, reregistered = [], [], [], []
+    replaced: list[tuple[str, str, list, list]] = []  # capabilities an operator or a report had set
     for agent_id in ids:  # sorted: concurrent upserts then lock rows in the same order
         item = by_id[agent_id]
         capabilities, metadata = list(item.capabilities), dict(item.metadata)
         current = existing.get(agent_id)
         registered_at = now
+        capabilities_source = CapabilitiesSource.POLL
         if current is None:
             added.append(agent_id)
         else:
-            _, name, version, caps, caps_known, endpoint, meta, current_registered_at, deregistered_at = current
+            _, name, version, caps, caps_known, endpoint, meta, current_registered_at, deregistered_at, caps_source = (
+                current
+            )
+            if caps_known and not replaces_capabilities(caps_source, capabilities):
+                capabilities, capabilities_source = list(caps), caps_source  # an empty listing keeps them
+            elif caps_known and caps_source not in AGENTKIT_CAPABILITY_SOURCES:
+                replaced.append((agent_id, caps_source, caps, capabilities))
             if deregistered_at is not None:
                 reregistered.append(agent_id)
             elif current_registered_at is None:
                 filled_in.append(agent_id)
                 updated.append(agent_id)
-            elif _same_registration(
+            elif _same_capabilities_source(caps_source, capabilities_source) and _same_registration(
                 (name, version, caps, caps_known, endpoint, meta),
                 name=item.name,
                 version=item.version,
@@ -465,6 +622,7 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
                 version=item.version,
                 capabilities=capabilities,
                 capabilities_known=True,
+                capabilities_source=capabilities_source,
                 contact_endpoint=item.contact_endpoint,
                 metadata=metadata,
                 source=AgentSource.POLL,
@@ -486,6 +644,11 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
                 update_fields=_SYNC_UPDATE_FIELDS,
             )
         deregistered = _deregister(unlisted, now)
+        if replaced:
+            OperationEvent.objects.bulk_create(
+                _capabilities_replaced_event(agent_id, CapabilitiesSource.POLL, previous_source, previous, new)
+                for agent_id, previous_source, previous, new in replaced
+            )
     return SyncCounts(
         listed=len(ids),
         added_ids=tuple(added),
@@ -502,16 +665,18 @@ def agents_sync_listing(*, listed: Sequence[AgentListing], now: datetime) -> Syn
 _SYNC_UPSERT_SQL = """
 INSERT INTO lifecycle_agent (
     agent_id, name, version, capabilities, capabilities_known, contact_endpoint, metadata, source,
-    registered_at, deregistered_at, state, state_details, assigned_task, created_at, updated_at
+    registered_at, deregistered_at, state, state_details, assigned_task, created_at, updated_at, capabilities_source
 )
 SELECT agent_id, name, version, capabilities::jsonb, true, contact_endpoint, metadata::jsonb, %(source)s,
-       registered_at, NULL, '', '{}'::jsonb, '', %(now)s, %(now)s
+       registered_at, NULL, '', '{}'::jsonb, '', %(now)s, %(now)s, capabilities_source
 FROM unnest(%(agent_ids)s::text[], %(names)s::text[], %(versions)s::text[], %(capabilities)s::text[],
-            %(endpoints)s::text[], %(metadata)s::text[], %(registered_at)s::timestamptz[])
-     AS listed(agent_id, name, version, capabilities, contact_endpoint, metadata, registered_at)
+            %(endpoints)s::text[], %(metadata)s::text[], %(registered_at)s::timestamptz[],
+            %(capabilities_sources)s::text[])
+     AS listed(agent_id, name, version, capabilities, contact_endpoint, metadata, registered_at, capabilities_source)
 ON CONFLICT (agent_id) DO UPDATE SET
     name = EXCLUDED.name, version = EXCLUDED.version, capabilities = EXCLUDED.capabilities,
-    capabilities_known = true, contact_endpoint = EXCLUDED.contact_endpoint, metadata = EXCLUDED.metadata,
+    capabilities_known = true, capabilities_source = EXCLUDED.capabilities_source,
+    contact_endpoint = EXCLUDED.contact_endpoint, metadata = EXCLUDED.metadata,
     registered_at = EXCLUDED.registered_at, deregistered_at = NULL, updated_at = EXCLUDED.updated_at
 """
 
@@ -532,6 +697,7 @@ def _upsert_registrations_postgres(rows: list[Agent], now: datetime) -> None:
                     "endpoints": [a.contact_endpoint for a in batch],
                     "metadata": [json.dumps(a.metadata) for a in batch],
                     "registered_at": [a.registered_at for a in batch],
+                    "capabilities_sources": [a.capabilities_source for a in batch],
                 },
             )
 
@@ -548,6 +714,7 @@ def _registration_rows(ids: list[str]) -> list[tuple]:
         "metadata",
         "registered_at",
         "deregistered_at",
+        "capabilities_source",
     )
     registered = Q(registered_at__isnull=False, deregistered_at__isnull=True)
     if settings.IS_POSTGRES:

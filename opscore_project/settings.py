@@ -225,6 +225,11 @@ OPSCORE_WORKFLOW_SWEEP_SECONDS = env_int("OPSCORE_WORKFLOW_SWEEP_SECONDS", 5, mi
 # only when its work is done, so this also bounds how long such an agent may work before it counts as failed.
 OPSCORE_TASK_START_TIMEOUT_SECONDS = env_float("OPSCORE_TASK_START_TIMEOUT_SECONDS", 120.0, minimum=0.01)
 OPSCORE_TASK_MAX_REDELIVERIES = env_int("OPSCORE_TASK_MAX_REDELIVERIES", 2, minimum=0)
+# The agents' circuit breaker (docs/operations.md#quarantine): failures in a row that quarantine an agent (0: never),
+# the first cool-down, and the cap of the cool-down that doubles after each failed trial task.
+OPSCORE_QUARANTINE_AFTER_FAILURES = env_int("OPSCORE_QUARANTINE_AFTER_FAILURES", 5, minimum=0)
+OPSCORE_QUARANTINE_COOLDOWN_SECONDS = env_int("OPSCORE_QUARANTINE_COOLDOWN_SECONDS", 300, minimum=1)
+OPSCORE_QUARANTINE_MAX_COOLDOWN_SECONDS = env_int("OPSCORE_QUARANTINE_MAX_COOLDOWN_SECONDS", 3600, minimum=1)
 # The engine loop runs in every Celery worker (one is active at a time); it wakes on NOTIFY or after this long.
 OPSCORE_ENGINE_IN_WORKER = env_bool("OPSCORE_ENGINE_IN_WORKER", True)
 OPSCORE_ENGINE_TICK_SECONDS = env_float("OPSCORE_ENGINE_TICK_SECONDS", 0.5, minimum=0.01)

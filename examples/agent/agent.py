@@ -8,7 +8,9 @@ from Ops-Core. Start it next to ``make run``::
 What it does, in contract order:
 
 1. starts an HTTP server (its *contact endpoint*) and registers with AgentKit: ``POST /v1/agents/register``;
-2. reports ``idle`` to Ops-Core at once (``POST /v1/opscore/agent/{id}/state``, Bearer key), as AgentKit's SDK does;
+2. reports ``idle`` to Ops-Core at once (``POST /v1/opscore/agent/{id}/state``, Bearer key), as AgentKit's SDK does,
+   announcing its capabilities in ``details.capabilities`` (Ops-Core then knows them even when AgentKit's
+   registration webhook never comes, see docs/agentkit.md);
 3. for each ``workflow_task`` message AgentKit forwards to it: reports ``active``, does the work, then reports
    ``idle`` with ``{"result": …}`` — or ``error`` with ``{"error_code", "message"}`` followed by ``idle`` with
    ``{}`` so it can take the next task;
@@ -90,7 +92,7 @@ class SampleAgent:
             raise SystemExit(f"registration failed: {answer.status_code} {answer.text}")
         self.agent_id = answer.json()["data"]["agentId"]
         say(f"registered {self.name} ({', '.join(self.capabilities)}) as {self.agent_id} at {self.contact_endpoint}")
-        self.report("idle", {})
+        self.report("idle", {"capabilities": list(self.capabilities)})
 
     def _post_registration(self) -> requests.Response:
         return self.http.post(

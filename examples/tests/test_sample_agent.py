@@ -89,9 +89,14 @@ def api(stack, method: str, path: str, **kwargs) -> requests.Response:
 def test_the_sample_agent_joins_takes_tasks_and_leaves(live_stack, agent):
     line = wait_until(lambda: next((x for x in agent.lines if "registered" in x), None), message=agent.output())
     agent_id = line.split(" as ")[1].split()[0]
-    # Known to Ops-Core through its state report and AgentKit's webhook: idle, with its capability.
+    # Known to Ops-Core through its state report (which announces its capabilities) and AgentKit's webhook (whose
+    # capabilities then replace the announced ones): idle, with its capability.
     known = wait_until(
-        lambda: (a := api(live_stack, "GET", f"/v1/opscore/agents/{agent_id}").json()).get("capabilitiesKnown") and a,
+        lambda: (
+            (a := api(live_stack, "GET", f"/v1/opscore/agents/{agent_id}").json()).get("capabilitiesSource")
+            == "webhook"
+            and a
+        ),
         message="the agent to be registered with its capabilities",
     )
     assert known["capabilities"] == ["summarise"] and known["state"] == "idle" and known["registered"]

@@ -11,6 +11,12 @@ AGENT_DISCOVERED = "agent.discovered"  # first seen (state report, poll or webho
 AGENT_REGISTERED = "agent.registered"
 AGENT_DEREGISTERED = "agent.deregistered"
 AGENT_STATE_CHANGED = "agent.state_changed"  # current state differs from the previous one
+AGENT_DRAINED = "agent.drained"  # no new tasks; the current one finishes
+AGENT_UNDRAINED = "agent.undrained"
+AGENT_QUARANTINED = "agent.quarantined"  # circuit breaker opened (automatic, failed trial, or by hand)
+AGENT_QUARANTINE_TRIAL = "agent.quarantine_trial"  # cool-down over: one trial task dispatched (half-open)
+AGENT_QUARANTINE_RELEASED = "agent.quarantine_released"  # breaker closed (trial succeeded, or by hand)
+AGENT_CAPABILITIES_SET = "agent.capabilities_set"  # by an operator or a report, or replaced by AgentKit's
 
 # AgentKit bridge
 SYNC_RUN = "sync.run"  # a polling sync that changed something or changed outcome; context.outcome
@@ -58,6 +64,12 @@ ALL_EVENT_TYPES: tuple[str, ...] = (
     AGENT_REGISTERED,
     AGENT_DEREGISTERED,
     AGENT_STATE_CHANGED,
+    AGENT_DRAINED,
+    AGENT_UNDRAINED,
+    AGENT_QUARANTINED,
+    AGENT_QUARANTINE_TRIAL,
+    AGENT_QUARANTINE_RELEASED,
+    AGENT_CAPABILITIES_SET,
     SYNC_RUN,
     WEBHOOK_RECEIVED,
     WEBHOOK_REJECTED,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -49,9 +49,19 @@ class OpsCoreCollector(Collector):
         for row in Agent.objects.values("state").annotate(n=Count("id")).order_by("state"):
             agents.add_metric([row["state"] or "unknown"], row["n"])
         yield agents
-        registered = GaugeMetricFamily("opscore_agents_registered", "Agents not deregistered.")
-        registered.add_metric([], Agent.objects.filter(deregistered_at__isnull=True).count())
-        yield registered
+        counts = Agent.objects.filter(deregistered_at__isnull=True).aggregate(
+            registered=Count("id"),
+            drained=Count("id", filter=Q(drained_at__isnull=False)),
+            quarantined=Count("id", filter=~Q(breaker_state="closed")),
+        )
+        for name, help_text in (
+            ("registered", "Agents not deregistered."),
+            ("drained", "Registered agents taken out of rotation (drained)."),
+            ("quarantined", "Registered agents whose circuit breaker is open or half-open."),
+        ):
+            family = GaugeMetricFamily(f"opscore_agents_{name}", help_text)
+            family.add_metric([], counts[name])
+            yield family
 
         for model_name, metric, help_text in (
             ("WorkflowSession", "opscore_sessions", "Workflow sessions by status."),

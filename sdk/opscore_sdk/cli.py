@@ -45,7 +45,7 @@ from opscore_sdk.formatting import (
     task_rows,
     truncate,
 )
-from opscore_sdk.models import DispatchStatus, Event, Session, WorkflowControl
+from opscore_sdk.models import Agent, DispatchStatus, Event, Session, WorkflowControl
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the session ended failed/cancelled, or an error with no code of its own
@@ -161,7 +161,14 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 def cmd_agents_list(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
     agents = []
-    for agent in client.iter_agents(state=args.state, capability=args.capability, page_size=min(args.limit, 500)):
+    listed = client.iter_agents(
+        state=args.state,
+        capability=args.capability,
+        drained=True if args.drained else None,
+        quarantined=True if args.quarantined else None,
+        page_size=min(args.limit, 500),
+    )
+    for agent in listed:
         agents.append(agent)
         if len(agents) >= args.limit:
             break
@@ -175,6 +182,7 @@ def cmd_agents_list(client: OpsCoreClient, args: argparse.Namespace, con: Consol
     rows = []
     for a in agents:
         flags = [f for f, on in (("stale", a.stale), ("busy", a.busy), ("unregistered", not a.registered)) if on]
+        flags += [f for f, on in (("drained", a.drained), (_quarantine_flag(a), a.quarantined)) if on]
         rows.append(
             [
                 a.agent_id,
@@ -204,11 +212,15 @@ def cmd_agents_show(client: OpsCoreClient, args: argparse.Namespace, con: Consol
                 ("State", f"{s.status(agent.state)}  since {fmt_time(agent.state_timestamp)}"),
                 ("Details", fmt_value(agent.state_details, 100)),
                 ("Capabilities", ", ".join(agent.capabilities) or ("unknown" if not agent.capabilities_known else "-")),
+                ("Capabilities from", agent.capabilities_source or "-"),
                 ("Endpoint", agent.contact_endpoint or "-"),
                 ("Source", agent.source or "-"),
                 ("Registered", fmt_time(agent.registered_at) if agent.registered else "no"),
                 ("Last seen", f"{fmt_time(agent.last_seen_at)} ({fmt_age(agent.last_seen_at)})"),
                 ("Stale / busy", f"{'yes' if agent.stale else 'no'} / {'yes' if agent.busy else 'no'}"),
+                ("Drained", f"since {fmt_time(agent.drained_at)}" if agent.drained else "no"),
+                ("Quarantine", _quarantine_text(agent)),
+                ("Failures in a row", str(agent.consecutive_failures)),
             ],
             s,
         )
@@ -231,6 +243,59 @@ def cmd_agents_set_state(client: OpsCoreClient, args: argparse.Namespace, con: C
     else:
         con.print(f"{accepted.agent_id or args.agent_id} → {con.style.status(args.state)} ({accepted.message})")
     return EXIT_OK
+
+
+def _quarantine_flag(agent: Agent) -> str:
+    return "trial" if agent.breaker_state == "half_open" else "quarantined"
+
+
+def _quarantine_text(agent: Agent) -> str:
+    if not agent.quarantined:
+        return "no"
+    if agent.breaker_state == "half_open":
+        return "half-open: trial task in progress"
+    until = f"until {fmt_time(agent.quarantined_until)}" if agent.quarantined_until else "until released"
+    return f"{until}: {agent.quarantine_reason}" if agent.quarantine_reason else until
+
+
+def _capabilities_text(agent: Agent) -> str:
+    if not agent.capabilities_known:
+        return "unknown"
+    text = ", ".join(agent.capabilities) or "-"
+    return f"{text} (source: {agent.capabilities_source})" if agent.capabilities_source else text
+
+
+def _agent_control_done(agent: Agent, con: Console, message: str) -> int:
+    if con.as_json:
+        con.json(agent.raw)
+    else:
+        con.print(f"Agent {con.style(agent.agent_id, 'bold')} {message}")
+    return EXIT_OK
+
+
+def cmd_agents_drain(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    agent = client.drain_agent(args.agent_id)
+    finishing = "; its current task finishes" if agent.busy else ""
+    return _agent_control_done(agent, con, f"drained: no new tasks{finishing}")
+
+
+def cmd_agents_undrain(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    return _agent_control_done(client.undrain_agent(args.agent_id), con, "back in rotation")
+
+
+def cmd_agents_quarantine(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    agent = client.quarantine_agent(args.agent_id, seconds=args.seconds, reason=args.reason)
+    return _agent_control_done(agent, con, f"quarantined {_quarantine_text(agent)}")
+
+
+def cmd_agents_release(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    return _agent_control_done(client.release_agent(args.agent_id), con, "released from quarantine")
+
+
+def cmd_agents_set_capabilities(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    names = [name.strip() for name in args.capabilities.split(",") if name.strip()]
+    agent = client.set_agent_capabilities(args.agent_id, names)
+    return _agent_control_done(agent, con, f"capabilities: {_capabilities_text(agent)}")
 
 
 def cmd_workflows_list(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
@@ -813,11 +878,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log HTTP calls to stderr (-vv: debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    agents = sub.add_parser("agents", help="list, show and set the state of agents")
+    agents = sub.add_parser("agents", help="list and show agents, set their state, drain and quarantine them")
     agents_sub = agents.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = agents_sub.add_parser("list", help="list agents")
     p.add_argument("--state", choices=AGENT_STATES)
     p.add_argument("--capability", metavar="C")
+    p.add_argument("--drained", action="store_true", help="only drained agents")
+    p.add_argument("--quarantined", action="store_true", help="only quarantined agents")
     p.add_argument("--limit", type=int, default=500, help="at most this many (default 500)")
     p.set_defaults(handler=cmd_agents_list)
     p = agents_sub.add_parser("show", help="one agent with its recent state history")
@@ -828,6 +895,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("state", metavar="STATE", choices=AGENT_STATES, help=" | ".join(AGENT_STATES))
     p.add_argument("--details", metavar="JSON", help="details object, e.g. '{\"progress\": 50}'")
     p.set_defaults(handler=cmd_agents_set_state)
+    for name, handler, text in (
+        ("drain", cmd_agents_drain, "take an agent out of rotation (its current task finishes)"),
+        ("undrain", cmd_agents_undrain, "return a drained agent to rotation"),
+        ("quarantine", cmd_agents_quarantine, "quarantine an agent (for --seconds, or until released)"),
+        ("release", cmd_agents_release, "release an agent from quarantine"),
+    ):
+        p = agents_sub.add_parser(name, help=text)
+        p.add_argument("agent_id", metavar="ID")
+        if name == "quarantine":
+            p.add_argument("--seconds", type=int, help="cool-down, then one trial task (default: until released)")
+            p.add_argument("--reason", help="shown on the agent and in the operation log")
+        p.set_defaults(handler=handler)
+    p = agents_sub.add_parser("set-capabilities", help="set an agent's capabilities (source: operator)")
+    p.add_argument("agent_id", metavar="ID")
+    p.add_argument("capabilities", metavar="CAPS", help="comma-separated, e.g. summarise,translate ('' for none)")
+    p.set_defaults(handler=cmd_agents_set_capabilities)
 
     workflows = sub.add_parser("workflows", help="list, show and load workflow definitions")
     wf_sub = workflows.add_subparsers(dest="action", metavar="ACTION", required=True)

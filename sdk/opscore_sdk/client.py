@@ -173,12 +173,15 @@ class OpsCoreClient:
         stale: bool | None = None,
         source: str | None = None,
         search: str | None = None,
+        drained: bool | None = None,
+        quarantined: bool | None = None,
         page: int = 1,
         page_size: int | None = None,
     ) -> Page[Agent]:
         """One page of agents matching the filters (``page_size`` up to 500)."""
         params = dict(state=state, capability=capability, registered=registered, stale=stale, source=source)
-        return self._page(Agent, "/v1/opscore/agents", {**params, "search": search}, page, page_size)
+        params.update(search=search, drained=drained, quarantined=quarantined)
+        return self._page(Agent, "/v1/opscore/agents", params, page, page_size)
 
     def iter_agents(
         self,
@@ -189,11 +192,14 @@ class OpsCoreClient:
         stale: bool | None = None,
         source: str | None = None,
         search: str | None = None,
+        drained: bool | None = None,
+        quarantined: bool | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> Iterator[Agent]:
         """Every agent matching the filters, fetching pages as needed."""
         params = dict(state=state, capability=capability, registered=registered, stale=stale, source=source)
-        return self._iter(Agent, "/v1/opscore/agents", {**params, "search": search}, page_size)
+        params.update(search=search, drained=drained, quarantined=quarantined)
+        return self._iter(Agent, "/v1/opscore/agents", params, page_size)
 
     def get_agent(self, agent_id: str) -> Agent:
         """One agent with its 20 most recent state reports (``recent_history``). Raises ``NotFoundError``."""
@@ -206,6 +212,40 @@ class OpsCoreClient:
     def iter_agent_history(self, agent_id: str, *, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[StateRecord]:
         """The agent's whole state history, newest first."""
         return self._iter(StateRecord, f"/v1/opscore/agents/{_seg(agent_id)}/history", {}, page_size)
+
+    # --- operator controls on agents ---------------------------------------------------------------------------
+
+    def drain_agent(self, agent_id: str) -> Agent:
+        """Take an agent out of rotation: no new tasks, its current task finishes. Idempotent.
+
+        Raises ``NotFoundError``, ``PermissionDeniedError`` without the operator scope.
+        """
+        return Agent.from_dict(self._post(f"/v1/opscore/agents/{_seg(agent_id)}/drain").json())
+
+    def undrain_agent(self, agent_id: str) -> Agent:
+        """Return a drained agent to rotation. Idempotent. Raises ``NotFoundError``."""
+        return Agent.from_dict(self._post(f"/v1/opscore/agents/{_seg(agent_id)}/undrain").json())
+
+    def quarantine_agent(self, agent_id: str, *, seconds: int | None = None, reason: str | None = None) -> Agent:
+        """Quarantine an agent by hand: for ``seconds`` (then one trial task), or until released when omitted.
+
+        Raises ``ValidationError`` for a bad ``seconds``, ``NotFoundError``.
+        """
+        body: dict[str, Any] = {"seconds": seconds}
+        if reason:
+            body["reason"] = reason
+        return Agent.from_dict(self._post(f"/v1/opscore/agents/{_seg(agent_id)}/quarantine", body).json())
+
+    def release_agent(self, agent_id: str) -> Agent:
+        """Release an agent from quarantine (its circuit breaker closes). Idempotent. Raises ``NotFoundError``."""
+        return Agent.from_dict(self._post(f"/v1/opscore/agents/{_seg(agent_id)}/release").json())
+
+    def set_agent_capabilities(self, agent_id: str, capabilities: list[str]) -> Agent:
+        """Set an agent's capabilities: known from now on, with source ``operator`` (a later registration from
+        AgentKit with a non-empty list replaces them). Raises ``ValidationError``, ``NotFoundError``."""
+        path = f"/v1/opscore/agents/{_seg(agent_id)}/capabilities"
+        response = self._transport.request("PUT", path, json={"capabilities": list(capabilities)}, idempotent=True)
+        return Agent.from_dict(response.json())
 
     # --- workflow definitions -------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import F, Q
 
-from lifecycle.models import Agent, AgentState
+from lifecycle.models import Agent, AgentState, BreakerState
 from lifecycle.services import agents_claim_idle
 from opscore_project.lib.db import bulk_update_rows
 from opscore_project.observability import events
@@ -50,13 +50,27 @@ class Dispatched:
 
 
 def free_agents(now: datetime):
-    """Registered, idle, holding nothing and recently seen: least recently assigned first (spreads load)."""
+    """Registered, idle, holding nothing, recently seen, not drained and not quarantined (or past the cool-down: one
+    trial task): least recently assigned first (spreads load)."""
     cutoff = now - timedelta(seconds=settings.OPSCORE_AGENT_STALE_SECONDS)
     return (
         Agent.objects.filter(
-            state=AgentState.IDLE, assigned_task="", deregistered_at__isnull=True, last_seen_at__gte=cutoff
+            Q(breaker_state=BreakerState.CLOSED) | Q(quarantined_until__lte=now),
+            state=AgentState.IDLE,
+            assigned_task="",
+            deregistered_at__isnull=True,
+            last_seen_at__gte=cutoff,
+            drained_at__isnull=True,
         )
-        .only("id", "agent_id", "capabilities", "capabilities_known", "state_timestamp", "last_assigned_at")
+        .only(
+            "id",
+            "agent_id",
+            "capabilities",
+            "capabilities_known",
+            "state_timestamp",
+            "last_assigned_at",
+            "breaker_state",
+        )  # fmt: skip
         .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
     )
 
@@ -64,8 +78,10 @@ def free_agents(now: datetime):
 # The pass's two reads as plain SQL on Postgres: they run on every step, and building them with the ORM cost more
 # than Postgres answering them (measured). The ORM versions below are their twins for SQLite.
 _FREE_AGENTS_SQL = """
-SELECT id, agent_id, capabilities, capabilities_known, state_timestamp, last_assigned_at FROM lifecycle_agent
+SELECT id, agent_id, capabilities, capabilities_known, state_timestamp, last_assigned_at, breaker_state
+FROM lifecycle_agent
 WHERE state = 'idle' AND assigned_task = '' AND deregistered_at IS NULL AND last_seen_at >= %s
+  AND drained_at IS NULL AND (breaker_state = 'closed' OR quarantined_until <= %s)
 ORDER BY last_assigned_at ASC NULLS FIRST, id LIMIT %s
 """
 _READY_RUNS_SQL = """
@@ -88,7 +104,7 @@ def _free_agents(now: datetime) -> list[Agent]:
     if not settings.IS_POSTGRES:
         return list(free_agents(now)[:FREE_AGENTS_LIMIT])
     cutoff = now - timedelta(seconds=settings.OPSCORE_AGENT_STALE_SECONDS)
-    return list(Agent.objects.raw(_FREE_AGENTS_SQL, [cutoff, FREE_AGENTS_LIMIT]))
+    return list(Agent.objects.raw(_FREE_AGENTS_SQL, [cutoff, now, FREE_AGENTS_LIMIT]))
 
 
 def _ready_runs(agents: list[Agent], now: datetime, limit: int, gate: DispatchGate | None = None) -> list[TaskRun]:
@@ -223,6 +239,8 @@ def dispatch_ready(
             session_id=run.session_id,
             task_id=run.pk,
         )
+        if agent.breaker_state != BreakerState.CLOSED:
+            _trial_event(events_buffer, agent, run)
         done.append(Dispatched(run.pk, run.session_id, agent.agent_id, run.dispatch_ref))
     if changed:
         bulk_update_rows(
@@ -275,3 +293,16 @@ def sessions_mark_started(first_agent: dict[uuid.UUID, str], now: datetime, even
             agent_id=first_agent[pk],
             session_id=pk,
         )
+
+
+def _trial_event(events_buffer: EventBuffer, agent: Agent, run: TaskRun) -> None:
+    """A quarantined agent past its cool-down took its one trial task (the claim moved its breaker to half-open)."""
+    events_buffer.add(
+        events.AGENT_QUARANTINE_TRIAL,
+        {"taskId": run.task_id},
+        level="warning",
+        message=f"Agent {agent.agent_id} cool-down over: trial task {run.task_id} dispatched (half-open)",
+        agent_id=agent.agent_id,
+        session_id=run.session_id,
+        task_id=run.pk,
+    )

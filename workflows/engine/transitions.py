@@ -4,7 +4,8 @@
 whole batch of reports and deadlines, and cancel/retry for one session. Every method expects the session to have
 been loaded (and locked) with ``load``. ``write`` then issues a fixed number of statements whatever the batch
 size: one bulk UPDATE of the changed runs, one INSERT of the new ones, one UPDATE per ended session, one UPDATE
-releasing agents (by primary key), one DELETE of discarded outbox rows, one INSERT of operation-log events.
+releasing agents (by primary key) that also records their task outcomes for the circuit breaker, one DELETE of
+discarded outbox rows, one INSERT of operation-log events.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from typing import Any
 
 from celery import current_app
 from django.db import transaction
-from django.db.models import F
 
-from lifecycle.models import Agent
+from lifecycle.controls import Outcomes, agents_release
 from opscore_project.lib.db import bulk_insert_rows, bulk_update_rows
 from opscore_project.observability import events
 from workflows import selectors
@@ -63,6 +63,7 @@ class Transitions:
         self._discarded_refs: list[str] = []
         self._accepted_refs: set[str] = set()
         self._delivery_failures: Counter[int] = Counter()
+        self._outcomes: dict[int, list[bool]] = defaultdict(list)  # agent pk -> its runs' outcomes, in order
         self.ended_sessions: list[WorkflowSession] = []
 
     # --- loading --------------------------------------------------------------------------------------------
@@ -127,6 +128,11 @@ class Transitions:
             if run.dispatch_ref:
                 self._discarded_refs.append(run.dispatch_ref)
 
+    def _record_outcome(self, run: TaskRun, success: bool) -> None:
+        """An attempt the agent held ended: success or failure feeds its circuit breaker (written by ``write``)."""
+        if run.agent_id and run.status in TASK_RUN_IN_FLIGHT:
+            self._outcomes[run.agent_id].append(success)
+
     def _change_session(self, session: WorkflowSession, **fields: Any) -> None:
         for name, value in fields.items():
             setattr(session, name, value)
@@ -153,6 +159,7 @@ class Transitions:
 
     def complete(self, run: TaskRun, result: Any) -> None:
         """The run is done with ``result``; the session advances."""
+        self._record_outcome(run, True)
         self._leave_flight(run)
         self.change(run, status=TaskRunStatus.COMPLETED, result=result, ended_at=self.now, start_deadline=None)
         self.events.add(
@@ -169,6 +176,7 @@ class Transitions:
 
     def fail(self, run: TaskRun, status: str, error: str, *, allow_retry: bool = True) -> None:
         """End one attempt as failed or timed out, then retry (with backoff), fall back, or fail the session."""
+        self._record_outcome(run, False)
         self._leave_flight(run)
         self.change(run, status=status, error=error, ended_at=self.now, start_deadline=None)
         self.events.add(
@@ -213,6 +221,8 @@ class Transitions:
         """Send a dispatched run to another agent as the same attempt (AgentKit lost the agent, or the agent
         never started it). A delivery failure is counted on the agent, and the run avoids that agent."""
         agent_pk, agent_id = run.agent_id, self.agent_id_of(run)
+        if delivery_failed:
+            self._record_outcome(run, False)
         self._leave_flight(run)
         if delivery_failed and agent_pk:
             self._delivery_failures[agent_pk] += 1
@@ -338,14 +348,8 @@ class Transitions:
             by_fields[tuple(sorted(names))].append(self.sessions[session_id])
         for names, sessions in by_fields.items():  # usually one group: the sessions that ended
             bulk_update_rows(WorkflowSession, sessions, list(names))
-        if self._released:
-            Agent.objects.filter(
-                pk__in={pk for pk, _ in self._released}, assigned_task__in=[ref for _, ref in self._released]
-            ).update(assigned_task="")
-        for agent_pk, count in self._delivery_failures.items():
-            Agent.objects.filter(pk=agent_pk).update(
-                delivery_failures=F("delivery_failures") + count, last_delivery_failure_at=self.now
-            )
+        if self._released or self._outcomes or self._delivery_failures:
+            self._release_agents()
         # A dispatch AgentKit accepted has left the outbox already; only unsent ones are discarded.
         unsent = [ref for ref in self._discarded_refs if ref not in self._accepted_refs]
         if unsent:
@@ -364,7 +368,43 @@ class Transitions:
         self._released.clear()
         self._discarded_refs.clear()
         self._delivery_failures.clear()
+        self._outcomes.clear()
         self.ended_sessions = []
+
+    def _release_agents(self) -> None:
+        """Free the agents whose runs left flight and record the batch's outcomes (failure streaks, delivery failures,
+        circuit-breaker moves) in one statement (``agents_release``); the breaker's moves become events of this
+        batch."""
+        agents = set(self._outcomes) | set(self._delivery_failures)
+        outcomes = {pk: Outcomes.of(self._outcomes.get(pk, []), self._delivery_failures[pk]) for pk in agents}
+        for change in agents_release(released=self._released, outcomes=outcomes, now=self.now):
+            if change.move == "close":
+                self.events.add(
+                    events.AGENT_QUARANTINE_RELEASED,
+                    {"manual": False, "reason": "trial task succeeded"},
+                    message=f"Agent {change.agent_id} released from quarantine: its trial task succeeded",
+                    agent_id=change.agent_id,
+                )
+                continue
+            until = change.until.isoformat() if change.until else None
+            why = (
+                f"its last {change.consecutive_failures} task outcomes were failures"
+                if change.move == "open"
+                else "its trial task failed"
+            )
+            self.events.add(
+                events.AGENT_QUARANTINED,
+                {
+                    "manual": False,
+                    "reason": "trial failed" if change.move == "reopen" else "consecutive failures",
+                    "consecutiveFailures": change.consecutive_failures,
+                    "cooldownSeconds": change.cooldown_seconds,
+                    "until": until,
+                },
+                level="warning",
+                message=f"Agent {change.agent_id} quarantined for {change.cooldown_seconds}s: {why}",
+                agent_id=change.agent_id,
+            )
 
     # --- helpers --------------------------------------------------------------------------------------------
 

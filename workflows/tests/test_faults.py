@@ -171,7 +171,9 @@ def test_a_finished_run_frees_its_agent_by_primary_key(define, make_agent, sent,
     with CaptureQueriesContext(connection) as queries:
         services.engine_step()
     assert TaskRun.objects.get(session=session).status == "completed"
-    # (statements bound on the server, such as the bulk ones, are captured without their text)
+    # The release is the statement that also records the run's outcome (lifecycle.controls.agents_release): it
+    # reaches the agent rows through their primary key, as the ORM release did with "id IN (...)". (Statements bound
+    # on the server, such as the bulk ones, are captured without their text.)
     statements = [q["sql"] for q in queries if q["sql"]]
-    releases = [sql for sql in statements if sql.startswith('UPDATE "lifecycle_agent" SET "assigned_task"')]
-    assert releases and all('"lifecycle_agent"."id" IN' in sql for sql in releases)
+    releases = [sql for sql in statements if "assigned_task = CASE WHEN agent.assigned_task = ANY(" in sql]
+    assert len(releases) == 1 and "JOIN outcome ON outcome.pk = agent.id" in releases[0]

@@ -67,16 +67,10 @@ def test_a_failing_agent_is_quarantined_and_the_alert_arrives_once(live_stack, r
     failures = OperationEvent.objects.filter(event_type=events.TASK_FAILED, agent_id=agent_id).count()
     assert failures == QUARANTINE_AFTER_FAILURES
 
-    # The circuit breaker records `agent.quarantined` in the operation log when it opens; where it has not
-    # already done so, record it here through the same service, as the breaker does after these failures.
-    if not OperationEvent.objects.filter(event_type="agent.quarantined", agent_id=agent_id).exists():
-        log_operation(
-            "agent.quarantined",
-            {"failures": failures, "cooldownSeconds": 300},
-            level="warning",
-            message=f"{failures} consecutive failures",
-            agent_id=agent_id,
-        )
+    # The circuit breaker opened in the engine step that failed the last session, and said so in the operation log.
+    (quarantined,) = OperationEvent.objects.filter(event_type="agent.quarantined", agent_id=agent_id)
+    assert quarantined.context["consecutiveFailures"] == QUARANTINE_AFTER_FAILURES
+    assert _api(live_stack, "GET", f"/v1/opscore/agents/{agent_id}").json()["breakerState"] == "open"
     for _ in range(3):  # several evaluations: the alert is raised and sent once
         _evaluate()
     wait_until(lambda: receiver.requests, timeout=30, message="the alert at the receiver")

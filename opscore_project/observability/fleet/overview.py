@@ -20,6 +20,8 @@ AGENT_FLAGS = ("drained", "quarantined")
 def _flag_filter(name: str) -> Q | None:
     """A filter for agents carrying ``name`` (a boolean ``name``/``is_name`` or a ``name_at`` timestamp)."""
     fields = {field.name: field for field in Agent._meta.get_fields()}
+    if name == "quarantined" and "breaker_state" in fields:
+        return ~Q(breaker_state="closed")  # open, or half-open during its trial task
     for candidate in (name, f"is_{name}"):
         if candidate in fields:
             if isinstance(fields[candidate], BooleanField):

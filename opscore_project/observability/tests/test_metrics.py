@@ -54,7 +54,8 @@ def test_metrics_expose_the_listed_series_with_correct_values(
     for index, state in enumerate(["idle", "idle", "active", "error"]):
         lifecycle_services.agent_state_report(agent_id=f"a{index}", state=state, details={}, reported_at=now)
     lifecycle_services.agent_state_report(agent_id="a0", state="idle", details={}, reported_at=now + timedelta(1))
-    Agent.objects.create(agent_id="silent", source="webhook")
+    Agent.objects.create(agent_id="silent", source="webhook", drained_at=now)
+    Agent.objects.filter(agent_id__in=["a2", "a3"]).update(breaker_state="open")
     for ref, attempt, outcome in [
         ("r1", 1, "accepted"),
         ("r2", 1, "retrying"),
@@ -82,6 +83,8 @@ def test_metrics_expose_the_listed_series_with_correct_values(
     assert sample(text, "opscore_agents", state="error") == 1
     assert sample(text, "opscore_agents", state="unknown") == 1
     assert sample(text, "opscore_agents_registered") == 5
+    assert sample(text, "opscore_agents_drained") == 1
+    assert sample(text, "opscore_agents_quarantined") == 2
     assert sample(text, "opscore_state_reports_last_minute") == 5
     assert sample(text, "opscore_dispatch_attempts_total", outcome="accepted") == 2
     assert sample(text, "opscore_dispatch_attempts_total", outcome="retrying") == 1
