@@ -57,7 +57,8 @@ WITH previous AS (
         state_timestamp = GREATEST(lifecycle_agent.state_timestamp, EXCLUDED.state_timestamp),
         last_seen_at = GREATEST(lifecycle_agent.last_seen_at, EXCLUDED.last_seen_at),
         updated_at = EXCLUDED.updated_at
-    RETURNING id, state, state_timestamp, assigned_task, (xmax = 0) AS created
+    RETURNING id, state, state_timestamp, assigned_task, drained_at, breaker_state, quarantined_until,
+              (xmax = 0) AS created
 ), inserted AS (
     INSERT INTO lifecycle_agentstaterecord (agent_id, state, details, reported_at, received_at)
     SELECT id, %(state)s, %(details)s::jsonb, %(reported_at)s, %(now)s FROM upserted

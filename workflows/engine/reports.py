@@ -54,6 +54,8 @@ engine_report AS (
     SELECT pg_notify('{ENGINE_CHANNEL}', '') FROM upserted
     WHERE EXISTS (SELECT 1 FROM engine_report)
        OR (%(state)s = 'idle' AND upserted.state = 'idle' AND upserted.assigned_task = ''
+           AND upserted.drained_at IS NULL  -- eligible for a task, as the dispatch pass decides it
+           AND (upserted.breaker_state = 'closed' OR upserted.quarantined_until <= %(now)s)
            AND EXISTS (SELECT 1 FROM {TaskRun._meta.db_table} WHERE status = 'pending' AND ready_at <= %(now)s))
 )
 """

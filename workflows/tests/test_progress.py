@@ -138,6 +138,7 @@ def test_an_idle_report_wakes_the_engine_only_while_a_task_waits(define, make_ag
     """The NOTIFY the engine loops LISTEN for: sent by an idle agent's report while a task waits, not otherwise."""
     import psycopg
 
+    from lifecycle.controls import agent_drain, agent_quarantine, agent_quarantine_release, agent_undrain
     from lifecycle.services import agent_state_report
     from workflows.engine.reports import ENGINE_CHANNEL
 
@@ -152,6 +153,13 @@ def test_an_idle_report_wakes_the_engine_only_while_a_task_waits(define, make_ag
         agent_state_report(agent_id="busy", state="active", details={}, reported_at=clock.tick())
         agent_state_report(agent_id="busy", state="idle", details={}, reported_at=clock.tick())
         assert [n.channel for n in conn.notifies(timeout=2, stop_after=1)] == [ENGINE_CHANNEL]
+        # An agent the dispatch pass would not use (drained, quarantined) wakes nobody.
+        for take_out, put_back in ((agent_drain, agent_undrain), (agent_quarantine, agent_quarantine_release)):
+            take_out(agent_id="busy")
+            list(conn.notifies(timeout=0.5, stop_after=10))  # the control's own wake-up, if any
+            agent_state_report(agent_id="busy", state="idle", details={}, reported_at=clock.tick())
+            assert list(conn.notifies(timeout=0.5, stop_after=1)) == []
+            put_back(agent_id="busy")
 
 
 @postgres_only  # SQLite: Django's bulk operations, one statement per batch of rows
