@@ -13,6 +13,15 @@ from opscore_project.observability.oplog import log_operation
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _only_this_tests_counters():
+    """Counters start at zero: other processes of the test run (live servers, workers) flush theirs a moment
+    after their own test, into the same database."""
+    from opscore_project.observability.models import MetricCounter
+
+    MetricCounter.objects.all().delete()
+
+
 def sample(text: str, name: str, **labels) -> float | None:
     """The value of one series in Prometheus text format."""
     for line in text.splitlines():
