@@ -42,5 +42,13 @@ def default_schedules() -> list[PeriodicTaskSpec]:
             description="Deletes operation-log events older than OPSCORE_EVENT_RETENTION_DAYS, in batches.",
             expires_seconds=3600,
         ),
+        PeriodicTaskSpec(
+            name="Dashboard rollups",
+            task="opscore_project.observability.tasks.fleet_rollup",
+            every_seconds=60,
+            description="Stores the closed parts of the dashboard's 7-day window (latency buckets, per-agent run "
+            "times) so the overview does not read a week of task runs.",
+            expires_seconds=60,
+        ),
     ]
     return specs
