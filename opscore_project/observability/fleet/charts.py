@@ -270,16 +270,25 @@ def _merged_percentile(fraction: float, closed_slice: list[float], start: int, l
     return first if high == low else first + (position - low) * (merged[high - start] - first)
 
 
-def _agent_rows_from_rollup(window: Window, now: datetime, closed: datetime) -> list[tuple]:
+def agent_table_statement(window: Window, now: datetime) -> tuple[str, dict[str, Any]]:
+    """The agent tables' statement: the rolled-up one when this window's closed part is there, else the live one
+    (``AGENT_TABLE_SQL``). One small read of the rollup table decides."""
+    closed = _rollup_closed_until(window, now)
+    if closed is None:
+        return AGENT_TABLE_SQL, _params(window, now)
     since, until = window.bounds(now)
-    params = {
+    return AGENT_TABLE_ROLLUP_SQL, {
         "since": since,
         "until": until,
         "closed": closed,
         "span_seconds": int(window.span.total_seconds()),
     }
+
+
+def _merge_rollup_rows(raw: list[tuple]) -> list[tuple]:
+    """``AGENT_TABLE_ROLLUP_SQL``'s rows as ``AGENT_TABLE_SQL`` gives them: (agent, runs, failures, (p50, p95))."""
     rows = []
-    for agent_id, nc, m, failures, live, s50, slice50, s95, slice95 in fetch_rows(AGENT_TABLE_ROLLUP_SQL, params):
+    for agent_id, nc, m, failures, live, s50, slice50, s95, slice95 in raw:
         n = nc + m
         p50 = _merged_percentile(0.5, slice50 or [], s50, live, n)
         p95 = _merged_percentile(0.95, slice95 or [], s95, live, n)
@@ -313,10 +322,9 @@ def agent_table(window: Window, now: datetime) -> list[dict[str, Any]]:
 
     For a window in ``ROLLUP_WINDOWS`` with its closed part rolled up, that part plus the runs ended since;
     otherwise every run of the window, live. The figures are the same either way."""
-    closed = _rollup_closed_until(window, now)
-    if closed is None:
-        return _table(fetch_rows(AGENT_TABLE_SQL, _params(window, now)))
-    return _table(_agent_rows_from_rollup(window, now, closed))
+    sql, params = agent_table_statement(window, now)
+    raw = fetch_rows(sql, params)
+    return _table(_merge_rollup_rows(raw) if sql is AGENT_TABLE_ROLLUP_SQL else raw)
 
 
 def slowest(rows: list[dict[str, Any]], limit: int = 5) -> list[dict[str, Any]]:
@@ -329,10 +337,21 @@ def most_failing(rows: list[dict[str, Any]], limit: int = 5) -> list[dict[str, A
     return sorted(failing, key=lambda row: (-row["failures"], -row["failure_rate"], str(row["key"])))[:limit]
 
 
+def _statement(sql: str):
+    return lambda window, now: (sql, _params(window, now))
+
+
+# Every chart and table as the overview runs it (the benchmark times and explains these): name → (statement
+# builder, selector). The selector includes any Python after the statement.
 ALL_QUERIES = {
-    "sessions": SESSIONS_SQL,
-    "tasks": TASKS_SQL,
-    "latency": LATENCY_SQL,
-    "workflow_table": WORKFLOW_TABLE_SQL,
-    "agent_table": AGENT_TABLE_SQL,
+    "sessions": (_statement(SESSIONS_SQL), sessions_per_bucket),
+    "tasks": (_statement(TASKS_SQL), tasks_completed_per_bucket),
+    "latency": (latency_statement, latency_per_bucket),
+    "workflow_table": (_statement(WORKFLOW_TABLE_SQL), workflow_table),
+    "agent_table": (agent_table_statement, agent_table),
+}
+# The same for the rolled-up windows computed from every run of the window (as before the rollups).
+LIVE_QUERIES = {
+    "latency": (_statement(LATENCY_SQL), None),
+    "agent_table": (_statement(AGENT_TABLE_SQL), None),
 }
