@@ -221,15 +221,20 @@ SELECT agent_id,
 # closed slice [s, r] (s = max(r - m, 0)) merged with the live run times (``_merged_rank``). The slices asked
 # for are one wider on each side than the floor/ceil ranks (any wider slice gives the same value).
 AGENT_TABLE_ROLLUP_SQL = f"""
-WITH live AS (
+WITH part AS (
+  SELECT max(closed_until) AS closed
+    FROM {AGENT_ROLLUP_TABLE}
+   WHERE span_seconds = %(span_seconds)s AND since = %(since)s AND closed_until > %(since)s
+     AND closed_until <= %(until)s
+), live AS (
   SELECT agent_id, count(*) AS runs, count(*) FILTER (WHERE status <> 'completed') AS failures,
          array_agg(run_ms ORDER BY run_ms) AS run_ms
-    FROM ({AGENT_RUNS_IN_RANGE_SQL.replace("%(since)s", "%(closed)s")}) AS runs
+    FROM ({AGENT_RUNS_IN_RANGE_SQL.replace("%(since)s", "(SELECT closed FROM part)")}) AS runs
    GROUP BY agent_id
 ), closed AS (
   SELECT agent_pk AS agent_id, runs, failures, run_ms
     FROM {AGENT_ROLLUP_TABLE}
-   WHERE span_seconds = %(span_seconds)s AND since = %(since)s AND closed_until = %(closed)s
+   WHERE span_seconds = %(span_seconds)s AND since = %(since)s AND closed_until = (SELECT closed FROM part)
 ), agents AS (
   SELECT COALESCE(c.agent_id, l.agent_id) AS agent_id, COALESCE(c.runs, 0) AS nc, COALESCE(l.runs, 0) AS m,
          COALESCE(c.failures, 0) + COALESCE(l.failures, 0) AS failures,
@@ -247,19 +252,6 @@ SELECT agent_id, nc, m, failures, live_ms,
 """
 
 
-def _rollup_closed_until(window: Window, now: datetime) -> datetime | None:
-    """The end of the rolled-up closed part for this window's start, if there is a usable one."""
-    if window.key not in ROLLUP_WINDOWS:
-        return None
-    since, until = window.bounds(now)
-    closed = (
-        FleetAgentRuns.objects.filter(span_seconds=int(window.span.total_seconds()), since=since)
-        .values_list("closed_until", flat=True)
-        .first()
-    )
-    return closed if closed is not None and since < closed <= until else None
-
-
 def _merged_percentile(fraction: float, closed_slice: list[float], start: int, live: list[float], n: int) -> float:
     """``percentile_cont(fraction)`` of the n run times (same arithmetic, so the same double), from the closed
     slice that starts at rank ``start`` and the live run times."""
@@ -271,18 +263,11 @@ def _merged_percentile(fraction: float, closed_slice: list[float], start: int, l
 
 
 def agent_table_statement(window: Window, now: datetime) -> tuple[str, dict[str, Any]]:
-    """The agent tables' statement: the rolled-up one when this window's closed part is there, else the live one
-    (``AGENT_TABLE_SQL``). One small read of the rollup table decides."""
-    closed = _rollup_closed_until(window, now)
-    if closed is None:
+    """The agent tables' statement: for a window in ``ROLLUP_WINDOWS`` the rolled-up one (no rows when the
+    window's closed part is not there: ``agent_table`` then runs the live one), else the live one."""
+    if window.key not in ROLLUP_WINDOWS:
         return AGENT_TABLE_SQL, _params(window, now)
-    since, until = window.bounds(now)
-    return AGENT_TABLE_ROLLUP_SQL, {
-        "since": since,
-        "until": until,
-        "closed": closed,
-        "span_seconds": int(window.span.total_seconds()),
-    }
+    return AGENT_TABLE_ROLLUP_SQL, {**_params(window, now), "span_seconds": int(window.span.total_seconds())}
 
 
 def _merge_rollup_rows(raw: list[tuple]) -> list[tuple]:
@@ -320,11 +305,16 @@ def workflow_table(window: Window, now: datetime) -> list[dict[str, Any]]:
 def agent_table(window: Window, now: datetime) -> list[dict[str, Any]]:
     """Per agent (primary key in ``key``): task runs ended in the window, failed/timed out, p50/p95 run time.
 
-    For a window in ``ROLLUP_WINDOWS`` with its closed part rolled up, that part plus the runs ended since;
-    otherwise every run of the window, live. The figures are the same either way."""
+    For a window in ``ROLLUP_WINDOWS`` with its closed part rolled up (``[since, closed)``, ``closed`` within the
+    window), that part plus the runs ended since; otherwise every run of the window, live. The figures are the
+    same either way."""
     sql, params = agent_table_statement(window, now)
     raw = fetch_rows(sql, params)
-    return _table(_merge_rollup_rows(raw) if sql is AGENT_TABLE_ROLLUP_SQL else raw)
+    if sql is AGENT_TABLE_ROLLUP_SQL:
+        # One statement, so the part and the runs after it are read in the same snapshot (a refresh replacing
+        # the part in between cannot drop or double a run). No rows: no part (or no runs at all).
+        raw = _merge_rollup_rows(raw) or fetch_rows(AGENT_TABLE_SQL, _params(window, now))
+    return _table(raw)
 
 
 def slowest(rows: list[dict[str, Any]], limit: int = 5) -> list[dict[str, Any]]:
