@@ -19,6 +19,9 @@ an ended run), so the agent part closes at the last full hour ``SETTLE`` ago (th
 transactions that commit after the moment they stamped). A latency bucket closes ``SETTLE`` after its end and
 only once none of the runs dispatched in it is still dispatched or running: until a run has started, its
 dispatch latency is unknown, and a run sent to another agent leaves the bucket.
+
+Rows deleted by hand (sessions or agents deleted in the admin) leave the agent part at its next hourly rebuild;
+a closed latency bucket keeps them until it leaves the window.
 """
 
 from __future__ import annotations
