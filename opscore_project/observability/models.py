@@ -59,25 +59,27 @@ class MetricCounter(models.Model):
         return dict(part.split("=", 1) for part in self.labels.split(",") if "=" in part)
 
 
-class FleetLatencyBucket(models.Model):
-    """A closed bucket of the overview's queue-wait and dispatch-latency chart, as that chart's own statement
-    computed it once nothing in the bucket could change any more (``fleet/rollup.py``). Postgres only."""
+class FleetChartBucket(models.Model):
+    """A closed bucket of the overview's charts in a rolled-up window: the latency chart's figures (queue wait
+    p50/p95, dispatch latency p95) and the tasks chart's count, as the charts' own statements computed them once
+    nothing in the bucket could change any more (``fleet/rollup.py``). Postgres only."""
 
     step_seconds = models.PositiveIntegerField(help_text="The chart window's bucket length.")
     bucket = models.DateTimeField(help_text="Start of the bucket (aligned like the chart's buckets).")
-    runs = models.PositiveIntegerField(help_text="Task runs dispatched in the bucket.")
+    dispatched = models.PositiveIntegerField(help_text="Task runs dispatched in the bucket.")
     queue_p50 = models.FloatField(null=True)
     queue_p95 = models.FloatField(null=True)
     dispatch_p95 = models.FloatField(null=True)
+    tasks_completed = models.PositiveIntegerField(help_text="Task runs that ended as completed in the bucket.")
     computed_at = models.DateTimeField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["step_seconds", "bucket"], name="fleet_latency_bucket_unique"),
+            models.UniqueConstraint(fields=["step_seconds", "bucket"], name="fleet_chart_bucket_unique"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.bucket:%Y-%m-%d %H:%M} +{self.step_seconds}s: {self.runs} runs"
+        return f"{self.bucket:%Y-%m-%d %H:%M} +{self.step_seconds}s: {self.dispatched} dispatched"
 
 
 class FleetAgentRuns(models.Model):

@@ -25,13 +25,13 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from opscore_project.observability.models import FleetAgentRuns, FleetLatencyBucket
+from opscore_project.observability.models import FleetAgentRuns, FleetChartBucket
 from workflows.models import TaskRun, WorkflowSession
 
 WORK_MEM = "64MB"
 SESSION_TABLE = WorkflowSession._meta.db_table
 TASK_RUN_TABLE = TaskRun._meta.db_table
-LATENCY_ROLLUP_TABLE = FleetLatencyBucket._meta.db_table
+BUCKET_ROLLUP_TABLE = FleetChartBucket._meta.db_table
 AGENT_ROLLUP_TABLE = FleetAgentRuns._meta.db_table
 
 
@@ -64,7 +64,7 @@ WINDOWS = {
     "7d": Window("7d", "7 d", timedelta(days=7), timedelta(hours=2)),
 }
 DEFAULT_WINDOW = "1h"
-# Windows whose latency chart and agent tables read the closed part from the rollup tables (fleet/rollup.py).
+# Windows whose tasks and latency charts and agent tables read the closed part from the rollups (fleet/rollup.py).
 # The 1 h and 24 h windows read a few thousand runs at most and stay live.
 ROLLUP_WINDOWS = ("7d",)
 
@@ -128,9 +128,36 @@ SELECT date_bin(%(step)s, ended_at, %(since)s) AS bucket, count(*)
  GROUP BY 1
 """
 
+# One bucket's count (the rollup closes buckets with it, and counts the open ones of a rolled-up window).
+TASKS_BUCKET_SQL = f"""
+       SELECT count(*) AS n
+         FROM {TASK_RUN_TABLE}
+        WHERE ended_at >= b.bucket AND ended_at < b.bucket + %(step)s::interval AND status = 'completed'"""
+
+# Closed buckets from their rollup (fleet/rollup.py), the others counted live.
+TASKS_ROLLUP_SQL = f"""
+SELECT b.bucket, CASE WHEN c.bucket IS NULL THEN p.n ELSE c.tasks_completed END
+  FROM generate_series(%(since)s::timestamptz, %(until)s::timestamptz - %(step)s::interval, %(step)s::interval)
+       AS b(bucket)
+  LEFT JOIN {BUCKET_ROLLUP_TABLE} c ON c.step_seconds = %(step_seconds)s AND c.bucket = b.bucket
+  LEFT JOIN LATERAL ({TASKS_BUCKET_SQL} AND c.bucket IS NULL) AS p ON true
+ WHERE COALESCE(c.tasks_completed, p.n) > 0
+"""
+
+
+def _rollup_params(window: Window, now: datetime) -> dict[str, Any]:
+    return {**_params(window, now), "step_seconds": int(window.step.total_seconds())}
+
+
+def tasks_statement(window: Window, now: datetime) -> tuple[str, dict[str, Any]]:
+    """The tasks chart's statement: with the rolled-up closed buckets for a window in ``ROLLUP_WINDOWS``."""
+    if window.key in ROLLUP_WINDOWS:
+        return TASKS_ROLLUP_SQL, _rollup_params(window, now)
+    return TASKS_SQL, _params(window, now)
+
 
 def tasks_completed_per_bucket(window: Window, now: datetime) -> dict[datetime, int]:
-    return dict(fetch_rows(TASKS_SQL, _params(window, now)))
+    return dict(fetch_rows(*tasks_statement(window, now)))
 
 
 # Queue wait: ready (dependencies met, or retry due) → dispatched. Dispatch latency: dispatched → the agent's
@@ -164,16 +191,17 @@ SELECT b.bucket,
        CASE WHEN c.bucket IS NULL THEN p.dispatch_p95 ELSE c.dispatch_p95 END
   FROM generate_series(%(since)s::timestamptz, %(until)s::timestamptz - %(step)s::interval, %(step)s::interval)
        AS b(bucket)
-  LEFT JOIN {LATENCY_ROLLUP_TABLE} c ON c.step_seconds = %(step_seconds)s AND c.bucket = b.bucket
+  LEFT JOIN {BUCKET_ROLLUP_TABLE} c ON c.step_seconds = %(step_seconds)s AND c.bucket = b.bucket
   LEFT JOIN LATERAL ({LATENCY_BUCKET_SQL} AND c.bucket IS NULL) AS p ON true
- WHERE COALESCE(c.runs, p.n) > 0
+ WHERE COALESCE(c.dispatched, p.n) > 0
 """
 
 
 def latency_statement(window: Window, now: datetime) -> tuple[str, dict[str, Any]]:
     """The latency chart's statement: with the rolled-up closed buckets for a window in ``ROLLUP_WINDOWS``."""
-    params = {**_params(window, now), "step_seconds": int(window.step.total_seconds())}
-    return (LATENCY_ROLLUP_SQL if window.key in ROLLUP_WINDOWS else LATENCY_SQL), params
+    if window.key in ROLLUP_WINDOWS:
+        return LATENCY_ROLLUP_SQL, _rollup_params(window, now)
+    return LATENCY_SQL, _params(window, now)
 
 
 def latency_per_bucket(window: Window, now: datetime) -> dict[str, dict[datetime, float | None]]:
@@ -267,7 +295,7 @@ def agent_table_statement(window: Window, now: datetime) -> tuple[str, dict[str,
     window's closed part is not there: ``agent_table`` then runs the live one), else the live one."""
     if window.key not in ROLLUP_WINDOWS:
         return AGENT_TABLE_SQL, _params(window, now)
-    return AGENT_TABLE_ROLLUP_SQL, {**_params(window, now), "span_seconds": int(window.span.total_seconds())}
+    return AGENT_TABLE_ROLLUP_SQL, {**_rollup_params(window, now), "span_seconds": int(window.span.total_seconds())}
 
 
 def _merge_rollup_rows(raw: list[tuple]) -> list[tuple]:
@@ -335,13 +363,14 @@ def _statement(sql: str):
 # builder, selector). The selector includes any Python after the statement.
 ALL_QUERIES = {
     "sessions": (_statement(SESSIONS_SQL), sessions_per_bucket),
-    "tasks": (_statement(TASKS_SQL), tasks_completed_per_bucket),
+    "tasks": (tasks_statement, tasks_completed_per_bucket),
     "latency": (latency_statement, latency_per_bucket),
     "workflow_table": (_statement(WORKFLOW_TABLE_SQL), workflow_table),
     "agent_table": (agent_table_statement, agent_table),
 }
 # The same for the rolled-up windows computed from every run of the window (as before the rollups).
 LIVE_QUERIES = {
+    "tasks": (_statement(TASKS_SQL), None),
     "latency": (_statement(LATENCY_SQL), None),
     "agent_table": (_statement(AGENT_TABLE_SQL), None),
 }

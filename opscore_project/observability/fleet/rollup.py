@@ -3,8 +3,9 @@
 A week holds tens of thousands of task runs; sorting them for percentiles on every page view was over the
 50 ms budget at a million runs. Two tables keep the part of the window that can no longer change:
 
-- ``FleetLatencyBucket``: each closed bucket of the latency chart (queue wait p50/p95, dispatch latency p95) as
-  the chart's own statement computed it. The chart reads those and computes only the other buckets live.
+- ``FleetChartBucket``: each closed bucket of the latency chart (queue wait p50/p95, dispatch latency p95) and
+  of the tasks chart (runs completed), as the charts' own statements computed them. The charts read those and
+  compute only the other buckets live.
 - ``FleetAgentRuns``: per agent, the task runs that ended in ``[since, closed_until)`` of the window: counts and
   the sorted run times. The agent tables add the runs that ended since (the current hour, a few hundred) and
   take the exact percentiles of the union (``charts.agent_table``).
@@ -16,12 +17,12 @@ compute everything live, as before: slower, never wrong.
 
 When is a part closed? A task run's end is final (retries and redeliveries create or reset other fields, never
 an ended run), so the agent part closes at the last full hour ``SETTLE`` ago (the margin covers the engine's
-transactions that commit after the moment they stamped). A latency bucket closes ``SETTLE`` after its end and
+transactions that commit after the moment they stamped). A chart bucket closes ``SETTLE`` after its end and
 only once none of the runs dispatched in it is still dispatched or running: until a run has started, its
 dispatch latency is unknown, and a run sent to another agent leaves the bucket.
 
 Rows deleted by hand (sessions or agents deleted in the admin) leave the agent part at its next hourly rebuild;
-a closed latency bucket keeps them until it leaves the window.
+a closed chart bucket keeps them until it leaves the window.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from typing import Any
 from django.db import connection, transaction
 
 from opscore_project.observability.fleet import charts
-from opscore_project.observability.models import FleetAgentRuns, FleetLatencyBucket
+from opscore_project.observability.models import FleetAgentRuns, FleetChartBucket
 
 SETTLE = timedelta(minutes=5)
 HOUR = timedelta(hours=1)
-LATENCY_TABLE = FleetLatencyBucket._meta.db_table
+BUCKET_TABLE = FleetChartBucket._meta.db_table
 AGENT_RUNS_TABLE = FleetAgentRuns._meta.db_table
 
 
@@ -50,15 +51,17 @@ def agent_closed_until(now: datetime) -> datetime:
     return floor_to(now - SETTLE, HOUR)
 
 
-# The latency chart's per-bucket figures (charts.LATENCY_SQL), for the closed buckets of [since, closed_end)
-# missing from the table and holding no run still in flight.
-LATENCY_CLOSE_SQL = f"""
-INSERT INTO {LATENCY_TABLE} (step_seconds, bucket, runs, queue_p50, queue_p95, dispatch_p95, computed_at)
-SELECT %(step_seconds)s, b.bucket, p.n, p.queue[1], p.queue[2], p.dispatch_p95, %(now)s
+# The tasks and latency charts' per-bucket figures (charts.TASKS_BUCKET_SQL, charts.LATENCY_BUCKET_SQL), for the
+# closed buckets of [since, closed_end) missing from the table and holding no run still in flight.
+BUCKET_CLOSE_SQL = f"""
+INSERT INTO {BUCKET_TABLE} (step_seconds, bucket, dispatched, queue_p50, queue_p95, dispatch_p95, tasks_completed,
+                            computed_at)
+SELECT %(step_seconds)s, b.bucket, p.n, p.queue[1], p.queue[2], p.dispatch_p95, t.n, %(now)s
   FROM generate_series(%(since)s::timestamptz, %(closed_end)s::timestamptz - %(step)s::interval, %(step)s::interval)
        AS b(bucket)
  CROSS JOIN LATERAL ({charts.LATENCY_BUCKET_SQL}) AS p
- WHERE NOT EXISTS (SELECT 1 FROM {LATENCY_TABLE} c WHERE c.step_seconds = %(step_seconds)s AND c.bucket = b.bucket)
+ CROSS JOIN LATERAL ({charts.TASKS_BUCKET_SQL}) AS t
+ WHERE NOT EXISTS (SELECT 1 FROM {BUCKET_TABLE} c WHERE c.step_seconds = %(step_seconds)s AND c.bucket = b.bucket)
    AND NOT EXISTS (SELECT 1 FROM {charts.TASK_RUN_TABLE} r
                     WHERE r.status IN ('dispatched', 'running')
                       AND r.dispatched_at >= b.bucket AND r.dispatched_at < b.bucket + %(step)s::interval)
@@ -74,7 +77,7 @@ SELECT %(span_seconds)s, %(since)s, %(closed)s, agent_id, count(*),
 """
 
 
-def _close_latency_buckets(window: charts.Window, now: datetime) -> int:
+def _close_buckets(window: charts.Window, now: datetime) -> int:
     since, _until = window.bounds(now)
     closed_end = floor_to(now - SETTLE, window.step)
     params = {
@@ -87,10 +90,10 @@ def _close_latency_buckets(window: charts.Window, now: datetime) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL work_mem = '{charts.WORK_MEM}'")
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute(LATENCY_CLOSE_SQL, params)
+        cursor.execute(BUCKET_CLOSE_SQL, params)
         added = cursor.rowcount
     # Buckets no window shows any more.
-    FleetLatencyBucket.objects.filter(step_seconds=params["step_seconds"], bucket__lt=since).delete()
+    FleetChartBucket.objects.filter(step_seconds=params["step_seconds"], bucket__lt=since).delete()
     return added
 
 
@@ -122,5 +125,5 @@ def refresh(*, now: datetime) -> dict[str, Any]:
         starts = (since, since + window.step)
         rebuilt = [start for start in starts if _build_agent_runs(window, start, closed)]
         FleetAgentRuns.objects.filter(span_seconds=int(window.span.total_seconds())).exclude(since__in=starts).delete()
-        done[key] = {"latency_buckets_closed": _close_latency_buckets(window, now), "agent_parts_rebuilt": len(rebuilt)}
+        done[key] = {"buckets_closed": _close_buckets(window, now), "agent_parts_rebuilt": len(rebuilt)}
     return done

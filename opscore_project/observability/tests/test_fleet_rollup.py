@@ -16,7 +16,7 @@ from django.db import connections
 from opscore_project.locks import lock_key
 from opscore_project.observability import services, tasks
 from opscore_project.observability.fleet import charts, overview, rollup
-from opscore_project.observability.models import FleetAgentRuns, FleetLatencyBucket
+from opscore_project.observability.models import FleetAgentRuns, FleetChartBucket
 from opscore_project.observability.tests.fleet_data import at, seed_fleet
 from opscore_project.schedules import default_schedules
 from workflows.models import TaskRun, WorkflowSession
@@ -37,6 +37,10 @@ def fleet(settings):
 def latency_of(bucket: datetime, now: datetime) -> tuple:
     series = charts.latency_per_bucket(WEEK, now)
     return series["queue_p50"].get(bucket), series["queue_p95"].get(bucket), series["dispatch_p95"].get(bucket)
+
+
+def completed_per_minute(bucket: datetime, now: datetime) -> float:
+    return charts.tasks_completed_per_bucket(WEEK, now).get(bucket, 0) / WEEK.step_minutes
 
 
 def live_agent_table(now: datetime) -> list[dict]:
@@ -71,34 +75,40 @@ def test_a_closed_latency_bucket_is_read_from_the_rollup_with_the_live_figures(f
     # 1000, 2000 ms (seven runs dispatched between 11:10 and 11:59).
     expected = (2000.0, pytest.approx(8200.0), pytest.approx(1700.0))
     assert latency_of(BUCKET, later) == expected
+    assert completed_per_minute(BUCKET, later) == 3 / 120  # r1, r2, r5
 
     # r7 (dispatched 11:59:10) is still running: its bucket stays open, the empty ones close.
     services.fleet_rollup_refresh(now=later)
-    assert not FleetLatencyBucket.objects.filter(bucket=BUCKET).exists()
-    assert FleetLatencyBucket.objects.filter(runs=0).count() == WEEK.buckets - 2  # all but 10:00 and 14:00 (open)
+    assert not FleetChartBucket.objects.filter(bucket=BUCKET).exists()
+    assert FleetChartBucket.objects.filter(dispatched=0).count() == WEEK.buckets - 2  # all but 10:00 and 14:00 (open)
     assert latency_of(BUCKET, later) == expected
 
-    TaskRun.objects.filter(pk=fleet.runs["r7"].pk).update(status="completed", ended_at=at(NOW, "12:30:00"))
+    TaskRun.objects.filter(pk=fleet.runs["r7"].pk).update(status="completed", ended_at=at(NOW, "11:59:50"))
     services.fleet_rollup_refresh(now=later)
-    closed = FleetLatencyBucket.objects.get(bucket=BUCKET)
-    assert (closed.runs, closed.queue_p50, closed.queue_p95, closed.dispatch_p95) == (
+    closed = FleetChartBucket.objects.get(bucket=BUCKET)
+    assert (closed.dispatched, closed.queue_p50, closed.queue_p95, closed.dispatch_p95) == (
         7,
         2000.0,
         pytest.approx(8200.0),
         pytest.approx(1700.0),
     )
-    # From now on the chart reads that row: the runs themselves are no longer needed.
+    # r1, r2, r5 and now r7 ended as completed in the bucket (4 in 120 minutes).
+    assert closed.tasks_completed == 4
+    assert completed_per_minute(BUCKET, later) == 4 / 120
+    # From now on the charts read that row: the runs themselves are no longer needed.
     WorkflowSession.objects.all().delete()
     assert latency_of(BUCKET, later) == expected
+    assert completed_per_minute(BUCKET, later) == 4 / 120
     assert latency_of(at(NOW, "12:00:00"), later) == (None, None, None)  # closed without dispatches: a gap
 
 
 def test_a_latency_bucket_closes_only_five_minutes_after_its_end(fleet):
     TaskRun.objects.filter(pk=fleet.runs["r7"].pk).update(status="completed", ended_at=at(NOW, "12:00:10"))
     rollup.refresh(now=at(NOW, "12:04:59.999"))
-    assert not FleetLatencyBucket.objects.filter(bucket=BUCKET).exists()
+    assert not FleetChartBucket.objects.filter(bucket=BUCKET).exists()
+    assert completed_per_minute(BUCKET, at(NOW, "12:04:59.999")) == 3 / 120  # live: r1, r2, r5
     rollup.refresh(now=at(NOW, "12:05:00"))
-    assert FleetLatencyBucket.objects.get(bucket=BUCKET).runs == 7
+    assert FleetChartBucket.objects.get(bucket=BUCKET).dispatched == 7
 
 
 def test_the_agent_tables_add_the_runs_ended_since_the_last_full_hour_to_the_rolled_up_ones(fleet):
@@ -173,7 +183,7 @@ def test_old_parts_and_buckets_are_dropped(fleet):
     services.fleet_rollup_refresh(now=much_later)
     since, _until = WEEK.bounds(much_later)
     assert set(FleetAgentRuns.objects.values_list("since", flat=True)) <= {since, since + WEEK.step}
-    assert not FleetLatencyBucket.objects.filter(bucket__lt=since).exists()
+    assert not FleetChartBucket.objects.filter(bucket__lt=since).exists()
 
 
 def test_a_refresh_while_another_runs_does_nothing(fleet):
@@ -182,10 +192,10 @@ def test_a_refresh_while_another_runs_does_nothing(fleet):
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [lock_key("observability.fleet_rollup")])
         assert services.fleet_rollup_refresh(now=NOW + timedelta(hours=3)) == {"skipped": "locked"}
-        assert not FleetLatencyBucket.objects.exists()
+        assert not FleetChartBucket.objects.exists()
     finally:
         other.close()
-    assert tasks.fleet_rollup()["7d"]["latency_buckets_closed"] >= 0
+    assert tasks.fleet_rollup()["7d"]["buckets_closed"] >= 0
 
 
 def test_the_refresh_is_a_default_periodic_task():
