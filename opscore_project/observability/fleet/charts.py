@@ -8,6 +8,10 @@ Every statement reads a time range through an index made for it (``workflows`` m
 - latency chart: ``task_run_dispatched_idx``;
 - workflow tables: ``session_ended_idx``.
 
+In the windows of ``ROLLUP_WINDOWS`` (7 d) the tasks and latency charts and the agent tables read the part of the
+window that can no longer change from the rollups of ``fleet/rollup.py`` and only the rest from the runs, in one
+statement each, with the same figures as the live statements (``LIVE_QUERIES``).
+
 Run times are ``date_part('epoch', interval)`` (double precision): ``extract`` returns numeric since
 Postgres 14, and sorting numerics for the percentiles was most of the time. ``percentile_cont(ARRAY[…])`` sorts
 once for p50 and p95. Buckets come back sparse; ``fill`` turns them into one value per bucket (zeros where
