@@ -18,8 +18,8 @@ compute everything live, as before: slower, never wrong.
 When is a part closed? A task run's end is final (retries and redeliveries create or reset other fields, never
 an ended run), so the agent part closes at the last full hour ``SETTLE`` ago (the margin covers the engine's
 transactions that commit after the moment they stamped). A chart bucket closes ``SETTLE`` after its end and
-only once none of the runs dispatched in it is still dispatched or running: until a run has started, its
-dispatch latency is unknown, and a run sent to another agent leaves the bucket.
+only once every run dispatched in it has ended: until a run has started, its dispatch latency is unknown, and a
+run sent to another agent leaves the bucket.
 
 Rows deleted by hand (sessions or agents deleted in the admin) leave the agent part at its next hourly rebuild;
 a closed chart bucket keeps them until it leaves the window.
@@ -52,19 +52,24 @@ def agent_closed_until(now: datetime) -> datetime:
 
 
 # The tasks and latency charts' per-bucket figures (charts.TASKS_BUCKET_SQL, charts.LATENCY_BUCKET_SQL), for the
-# closed buckets of [since, closed_end) missing from the table and holding no run still in flight.
+# closed buckets of [since, closed_end) missing from the table and holding no run that has not ended (whatever
+# its status: dispatched, running, or any other state a run can wait in).
 BUCKET_CLOSE_SQL = f"""
+WITH missing AS MATERIALIZED (  -- first the few buckets not closed yet: only those are checked for open runs
+  SELECT g.bucket
+    FROM generate_series(%(since)s::timestamptz, %(closed_end)s::timestamptz - %(step)s::interval,
+                         %(step)s::interval) AS g(bucket)
+   WHERE NOT EXISTS (SELECT 1 FROM {BUCKET_TABLE} c WHERE c.step_seconds = %(step_seconds)s AND c.bucket = g.bucket)
+)
 INSERT INTO {BUCKET_TABLE} (step_seconds, bucket, dispatched, queue_p50, queue_p95, dispatch_p95, tasks_completed,
                             computed_at)
 SELECT %(step_seconds)s, b.bucket, p.n, p.queue[1], p.queue[2], p.dispatch_p95, t.n, %(now)s
-  FROM generate_series(%(since)s::timestamptz, %(closed_end)s::timestamptz - %(step)s::interval, %(step)s::interval)
-       AS b(bucket)
+  FROM missing AS b
  CROSS JOIN LATERAL ({charts.LATENCY_BUCKET_SQL}) AS p
  CROSS JOIN LATERAL ({charts.TASKS_BUCKET_SQL}) AS t
- WHERE NOT EXISTS (SELECT 1 FROM {BUCKET_TABLE} c WHERE c.step_seconds = %(step_seconds)s AND c.bucket = b.bucket)
-   AND NOT EXISTS (SELECT 1 FROM {charts.TASK_RUN_TABLE} r
-                    WHERE r.status IN ('dispatched', 'running')
-                      AND r.dispatched_at >= b.bucket AND r.dispatched_at < b.bucket + %(step)s::interval)
+ WHERE NOT EXISTS (SELECT 1 FROM {charts.TASK_RUN_TABLE} r
+                    WHERE r.dispatched_at >= b.bucket AND r.dispatched_at < b.bucket + %(step)s::interval
+                      AND r.ended_at IS NULL)
 ON CONFLICT (step_seconds, bucket) DO NOTHING
 """
 
