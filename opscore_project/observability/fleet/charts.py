@@ -33,6 +33,8 @@ from opscore_project.observability.models import FleetAgentRuns, FleetChartBucke
 from workflows.models import TaskRun, WorkflowSession
 
 WORK_MEM = "64MB"
+# Both for the current transaction only, in one round trip.
+SETTINGS_SQL = f"SELECT set_config('work_mem', '{WORK_MEM}', true), set_config('jit', 'off', true)"
 SESSION_TABLE = WorkflowSession._meta.db_table
 TASK_RUN_TABLE = TaskRun._meta.db_table
 BUCKET_ROLLUP_TABLE = FleetChartBucket._meta.db_table
@@ -83,8 +85,7 @@ def fetch_rows(sql: str, params: dict[str, Any]) -> list[tuple]:
     planner's estimate for the 7-day latency statement crossed its threshold, and compiling took longer (5 ms)
     than it saved."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(SETTINGS_SQL)
         cursor.execute(sql, params)
         return cursor.fetchall()
 

@@ -93,8 +93,7 @@ def _close_buckets(window: charts.Window, now: datetime) -> int:
         "now": now,
     }
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL work_mem = '{charts.WORK_MEM}'")
-        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(charts.SETTINGS_SQL)
         cursor.execute(BUCKET_CLOSE_SQL, params)
         added = cursor.rowcount
     # Buckets no window shows any more.
@@ -109,8 +108,7 @@ def _build_agent_runs(window: charts.Window, since: datetime, closed: datetime) 
     if closed <= since or set(current) == {closed}:
         return False
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL work_mem = '{charts.WORK_MEM}'")
-        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(charts.SETTINGS_SQL)
         FleetAgentRuns.objects.filter(span_seconds=span, since=since).delete()
         cursor.execute(AGENT_RUNS_BUILD_SQL, {"span_seconds": span, "since": since, "until": closed, "closed": closed})
     return True
