@@ -49,5 +49,13 @@ def default_schedules() -> list[PeriodicTaskSpec]:
             description="Evaluates alert rules over agent and task state and the operation log; queues deliveries.",
             expires_seconds=settings.OPSCORE_ALERT_EVALUATE_SECONDS,
         ),
+        PeriodicTaskSpec(
+            name="Dashboard rollups",
+            task="opscore_project.observability.tasks.fleet_rollup",
+            every_seconds=60,
+            description="Stores the closed parts of the dashboard's 7-day window (latency buckets, per-agent run "
+            "times) so the overview does not read a week of task runs.",
+            expires_seconds=60,
+        ),
     ]
     return specs

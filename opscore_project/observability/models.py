@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -66,3 +67,50 @@ class MetricCounter(models.Model):
 
     def label_dict(self) -> dict[str, str]:
         return dict(part.split("=", 1) for part in self.labels.split(",") if "=" in part)
+
+
+class FleetChartBucket(models.Model):
+    """A closed bucket of the overview's charts in a rolled-up window: the latency chart's figures (queue wait
+    p50/p95, dispatch latency p95) and the tasks chart's count, as the charts' own statements computed them once
+    nothing in the bucket could change any more (``fleet/rollup.py``). Postgres only."""
+
+    step_seconds = models.PositiveIntegerField(help_text="The chart window's bucket length.")
+    bucket = models.DateTimeField(help_text="Start of the bucket (aligned like the chart's buckets).")
+    dispatched = models.PositiveIntegerField(help_text="Task runs dispatched in the bucket.")
+    queue_p50 = models.FloatField(null=True)
+    queue_p95 = models.FloatField(null=True)
+    dispatch_p95 = models.FloatField(null=True)
+    tasks_completed = models.PositiveIntegerField(help_text="Task runs that ended as completed in the bucket.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["step_seconds", "bucket"], name="fleet_chart_bucket_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} +{self.step_seconds}s: {self.dispatched} dispatched"
+
+
+class FleetAgentRuns(models.Model):
+    """Per agent, the task runs that ended in ``[since, closed_until)`` of a chart window: how many, how many
+    failed, and their run times (ms) sorted, so the agent tables need only add the runs that ended since
+    (``fleet/rollup.py``). Postgres only; no foreign key (rebuilt as a whole, every hour)."""
+
+    span_seconds = models.PositiveIntegerField(help_text="The chart window's length.")
+    since = models.DateTimeField()
+    closed_until = models.DateTimeField()
+    agent_pk = models.BigIntegerField()
+    runs = models.PositiveIntegerField()
+    failures = models.PositiveIntegerField()
+    run_ms = ArrayField(models.FloatField(), help_text="Run times in ms, ascending.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["span_seconds", "since", "agent_pk"], name="fleet_agent_runs_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"agent {self.agent_pk}, {self.since:%Y-%m-%d %H:%M} – {self.closed_until:%Y-%m-%d %H:%M}: {self.runs} runs"
+        )

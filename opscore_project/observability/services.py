@@ -1,4 +1,4 @@
-"""Writes of the observability app: metric counters and operation-log retention."""
+"""Writes of the observability app: metric counters, operation-log retention and the dashboard's rollups."""
 
 from __future__ import annotations
 
@@ -73,3 +73,16 @@ def events_purge_locked() -> int:
     """``events_purge`` under a cluster-wide lock: a second run while one is in progress returns 0."""
     with try_lock("observability.events_purge") as acquired:
         return events_purge() if acquired else 0
+
+
+def fleet_rollup_refresh(*, now: datetime | None = None) -> dict:
+    """Bring the dashboard's rollups (``fleet/rollup.py``) up to ``now`` under a cluster-wide lock: a second run
+    while one is in progress does nothing. Postgres only (the embedded mode has no charts)."""
+    if not settings.IS_POSTGRES:
+        return {}
+    from opscore_project.observability.fleet import rollup
+
+    with try_lock("observability.fleet_rollup") as acquired:
+        if not acquired:
+            return {"skipped": "locked"}
+        return rollup.refresh(now=now or timezone.now())

@@ -11,3 +11,9 @@ from opscore_project.observability import services
 def purge_old_events() -> int:
     """Enforce OPSCORE_EVENT_RETENTION_DAYS (batched deletes; overlapping runs skip, see ``events_purge_locked``)."""
     return services.events_purge_locked()
+
+
+@shared_task(name="opscore_project.observability.tasks.fleet_rollup", acks_late=True, ignore_result=True)
+def fleet_rollup() -> dict:
+    """Bring the dashboard's 7-day rollups up to date (overlapping runs skip, see ``fleet_rollup_refresh``)."""
+    return services.fleet_rollup_refresh()

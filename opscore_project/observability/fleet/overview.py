@@ -17,9 +17,12 @@ from workflows.models import SessionStatus, TaskRun, TaskRunStatus, WorkflowSess
 AGENT_FLAGS = ("drained", "quarantined")
 
 
-def _flag_filter(name: str) -> Q | None:
-    """A filter for agents carrying ``name`` (a boolean ``name``/``is_name`` or a ``name_at`` timestamp)."""
-    fields = {field.name: field for field in Agent._meta.get_fields()}
+def _flag_filter(name: str, now: datetime, fields: dict[str, Any] | None = None) -> Q | None:
+    """A filter for agents carrying ``name``: a boolean ``name``/``is_name``, a ``name_at`` timestamp (set while
+    the flag holds, as ``drained_at``) or a ``name_until`` deadline (the flag holds until then, as
+    ``quarantined_until``). None when the Agent model has none of these."""
+    if fields is None:
+        fields = {field.name: field for field in Agent._meta.get_fields()}
     if name == "quarantined" and "breaker_state" in fields:
         return ~Q(breaker_state="closed")  # open, or half-open during its trial task
     for candidate in (name, f"is_{name}"):
@@ -29,6 +32,8 @@ def _flag_filter(name: str) -> Q | None:
             return Q(**{f"{candidate}__isnull": False})
     if f"{name}_at" in fields:
         return Q(**{f"{name}_at__isnull": False})
+    if f"{name}_until" in fields:
+        return Q(**{f"{name}_until__gt": now})
     return None
 
 
@@ -39,7 +44,7 @@ def agent_counts(now: datetime) -> dict[str, Any]:
     stale = Q(last_seen_at__lt=cutoff) | Q(last_seen_at__isnull=True, created_at__lt=cutoff)
     registered = Agent.objects.filter(deregistered_at__isnull=True)
     aggregates: dict[str, Any] = {"total": Count("id"), "stale": Count("id", filter=stale)}
-    flags = {name: q for name in AGENT_FLAGS if (q := _flag_filter(name)) is not None}
+    flags = {name: q for name in AGENT_FLAGS if (q := _flag_filter(name, now)) is not None}
     aggregates.update({name: Count("id", filter=q) for name, q in flags.items()})
     totals = registered.aggregate(**aggregates)
     by_state = {row["state"] or "unknown": row["n"] for row in registered.values("state").annotate(n=Count("id"))}

@@ -199,3 +199,18 @@ def test_the_embedded_mode_overview_has_counts_but_no_charts(fleet, settings):
     page = overview.overview(window_key="1h", now=NOW)
     assert page["charts"] is None and page["tables"] is None
     assert page["sessions"]["running"] == 1
+
+
+def test_agent_flags_are_read_from_whichever_field_the_agent_model_has(fleet):
+    from django.db.models import BooleanField, DateTimeField, Q
+
+    assert overview._flag_filter("drained", NOW, {"drained_at": DateTimeField()}) == Q(drained_at__isnull=False)
+    # A quarantine holds until its deadline: one that ended is not counted.
+    assert overview._flag_filter("quarantined", NOW, {"quarantined_until": DateTimeField()}) == Q(
+        quarantined_until__gt=NOW
+    )
+    assert overview._flag_filter("drained", NOW, {"is_drained": BooleanField()}) == Q(is_drained=True)
+    assert overview._flag_filter("drained", NOW, {}) is None
+    # On the real model: agent-d carries deregistered_at.
+    flag = overview._flag_filter("deregistered", NOW)
+    assert list(overview.Agent.objects.filter(flag).values_list("agent_id", flat=True)) == ["agent-d"]

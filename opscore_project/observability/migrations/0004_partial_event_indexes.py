@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('observability', '0002_metric_counter'),
+        ('observability', '0003_fleet_rollups'),
     ]
 
     operations = [
