@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from workflows.engine.callbacks import MAX_COUNTDOWN_SECONDS, callback_deliver
+from workflows.engine.human import human_notice_deliver
 from workflows.engine.loop import engine_drain
 from workflows.engine.schedules import workflow_schedule_run
 
@@ -41,3 +42,9 @@ def deliver_callback(session_id: str, attempt: int = 1) -> None:
         return
     countdown = min(settings.OPSCORE_CALLBACK_BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_COUNTDOWN_SECONDS)
     deliver_callback.apply_async(args=[session_id, attempt + 1], countdown=countdown)
+
+
+@shared_task(name="workflows.tasks.deliver_human_notice", acks_late=True, ignore_result=True)
+def deliver_human_notice(run_id: str, event: str) -> None:
+    """POST a human task's event (waiting, answered, timed out, reminder) to its webhooks, once."""
+    human_notice_deliver(run_id=run_id, event=event)
