@@ -46,6 +46,8 @@ ACCESS: dict[str, dict[str, str]] = {
     "v1/opscore/sessions/<str:session_id>": {"GET": AGENT},
     "v1/opscore/sessions/<str:session_id>/cancel": {"POST": OPERATOR},
     "v1/opscore/sessions/<str:session_id>/retry": {"POST": OPERATOR},
+    "v1/opscore/sessions/<str:session_id>/tasks/<str:task_id>/input": {"POST": OPERATOR},
+    "v1/opscore/inbox": {"GET": OPERATOR},
     "v1/opscore/events": {"GET": OPERATOR},
     "metrics": {"GET": METRICS},
     "dashboard/": {"GET": STAFF_PAGE},
@@ -118,6 +120,7 @@ def world(django_user_model, settings):
         "agent_id": agent.agent_id,
         "workflow_id": "wf",
         "session_id": str(session.id),
+        "task_id": "s1",
         "bearer": {
             "wrong key": "not-a-key",
             "revoked token": revoked_raw,
