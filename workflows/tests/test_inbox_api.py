@@ -18,7 +18,8 @@ FORM = {
     "id": "fill_it",
     "tasks": [
         {"taskId": "form", "kind": "input", "prompt": "Size?",
-         "inputSchema": {"type": "object", "required": ["size"], "properties": {"size": {"type": "integer", "maximum": 9}}}},
+         "inputSchema": {"type": "object", "required": ["size"],
+                         "properties": {"size": {"type": "integer", "maximum": 9}}}},
     ],
 }  # fmt: skip
 
