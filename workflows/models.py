@@ -270,6 +270,17 @@ class TaskRun(models.Model):
         return self.kind in HUMAN_KINDS
 
 
+class PendingHumanTask(TaskRun):
+    """Approval and input tasks waiting for a person (the admin's list, with an answer form)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "pending human task"
+
+    def __str__(self) -> str:
+        return f"{self.task_id} of {self.session_id}"
+
+
 class TaskReport(models.Model):
     """An agent's state report about a task run, waiting for the engine (the engine's inbox).
 

@@ -108,6 +108,15 @@ def _parse_answer(task: dict[str, Any], body: Any, by: str) -> tuple[Any, Any, b
     return {"value": value}, value, False
 
 
+def answer_problems(run: TaskRun, body: Any) -> dict[str, list[str]]:
+    """What is wrong with an answer to ``run`` (empty when it would be accepted as it stands): for forms."""
+    try:
+        _parse_answer(selectors.definition_of(run.session).task(run.task_id), body, "")
+    except ValidationFailed as exc:
+        return exc.errors or {}
+    return {}
+
+
 def human_task_answer(
     *,
     session_id: uuid.UUID | str,

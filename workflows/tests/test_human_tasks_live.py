@@ -304,3 +304,53 @@ def test_the_wait_survives_restarts_of_web_and_celery(settings, operator_token, 
             assert people.wait_for(waiting, *TERMINAL)["status"] == "completed"
             late = people.wait_for(timing_out, *TERMINAL)
             assert late["status"] == "completed" and late["tasks"][1]["result"]["by"] == "timeout"
+
+
+def test_human_steps_are_posted_signed_to_the_callback_and_the_workflow_webhook(people, live_stack):
+    import hashlib
+    import hmac
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[str, dict, bool]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            expected = hmac.new(
+                live_stack.webhook_secret.encode(), self.headers["X-OpsCore-Timestamp"].encode() + b"." + body,
+                hashlib.sha256,
+            ).hexdigest()  # fmt: skip
+            received.append((self.path, json.loads(body), expected == self.headers.get("X-OpsCore-Signature")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        people.define({**review_and_publish("notified"), "notifyUrl": f"{base}/team"})
+        answer = people.call(
+            "POST",
+            "/v1/opscore/workflows/notified/run",
+            json={"initialPayload": {"text": "n"}, "callbackUrl": f"{base}/cb"},
+        )
+        session_id = answer.json()["sessionId"]
+        people.wait_for(session_id, "waiting_for_input")
+        wait_until(lambda: len(received) >= 2, timeout=15, message="the waiting notices")
+        people.answer(session_id, "review", {"option": "approve"})
+        people.wait_for(session_id, *TERMINAL)
+        wait_until(lambda: len(received) >= 5, timeout=15, message="the answered notices and the completion callback")
+    finally:
+        server.shutdown()
+    notices = sorted((path, body["event"]) for path, body, _ in received)
+    assert notices == [
+        ("/cb", "session.ended"), ("/cb", "task.input_received"), ("/cb", "task.waiting_for_input"),
+        ("/team", "task.input_received"), ("/team", "task.waiting_for_input"),
+    ]  # fmt: skip
+    assert all(signed for _, _, signed in received)
+    waiting = next(body for path, body, _ in received if body["event"] == "task.waiting_for_input")
+    assert waiting["task"]["prompt"] == "Publish “n”?" and waiting["session"]["sessionId"] == session_id
