@@ -330,6 +330,17 @@ INTERFACE_HEADER = OpenApiParameter(
 )
 
 
+def _interface(request: Request) -> str:
+    """Where an answer came from, for its audit: what the SDK and CLI say, ``dashboard`` only for a logged-in
+    staff user's browser (a token cannot claim it)."""
+    claimed = (request.headers.get("X-OpsCore-Interface") or "api").strip().lower()
+    if claimed in ("api", "sdk", "cli"):
+        return claimed
+    if claimed == "dashboard" and getattr(request.user, "owner", None) is None:
+        return "dashboard"
+    return "api"
+
+
 def _human_task(run) -> dict[str, Any]:
     return human.human_task_as_dict(run, selectors.human_task_definition(run))
 
@@ -393,7 +404,7 @@ class TaskInputApi(APIView):
             task_id=task_id,
             actor=human.actor_for(request.user),
             body=request.data,
-            interface=(request.headers.get("X-OpsCore-Interface") or "api").strip().lower(),
+            interface=_interface(request),
             idempotency_key=_idempotency_key(request),
         )
         return Response(_human_task(run))

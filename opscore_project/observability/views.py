@@ -71,3 +71,21 @@ def session_detail(request: HttpRequest, session_id: str) -> HttpResponse:
         "observability/session.html",
         {"timeline": timeline, "session_id": session_id, "poll_ms": settings.OPSCORE_DASHBOARD_POLL_MS},
     )
+
+
+@staff_member_required
+def inbox_page(request: HttpRequest) -> HttpResponse:
+    """Approval and input tasks waiting for the logged-in user: forms generated from each task's inputSchema or
+    its options, answered through the API (the page polls the inbox API to stay current)."""
+    return render(
+        request,
+        "observability/inbox.html",
+        {
+            "inbox_config": {
+                "api": reverse("inbox"),
+                "answerUrl": reverse("task-input", args=["SESSION", "TASK"]),
+                "sessionUrl": reverse("dashboard-session", args=["SESSION"]),
+                "pollMs": settings.OPSCORE_DASHBOARD_POLL_MS,
+            }
+        },
+    )

@@ -53,6 +53,7 @@ ACCESS: dict[str, dict[str, str]] = {
     "dashboard/": {"GET": STAFF_PAGE},
     "dashboard/overview.json": {"GET": STAFF_PAGE},
     "dashboard/events/": {"GET": STAFF_PAGE},
+    "dashboard/inbox/": {"GET": STAFF_PAGE},
     "dashboard/sessions/": {"GET": STAFF_PAGE},
     "dashboard/workflows/<str:workflow_id>/": {"GET": STAFF_PAGE},
     "dashboard/sessions/<str:session_id>/": {"GET": STAFF_PAGE},
