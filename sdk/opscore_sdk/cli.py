@@ -643,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions = sub.add_parser("sessions", help="list, show, cancel, retry and watch sessions")
     s_sub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = s_sub.add_parser("list", help="list sessions, newest first")
-    p.add_argument("--status", metavar="S", help="pending|running|completed|failed|cancelled")
+    p.add_argument("--status", metavar="S", help="pending|running|waiting_for_input|completed|failed|cancelled")
     p.add_argument("--workflow", metavar="ID")
     p.add_argument("--agent", metavar="ID")
     p.add_argument("--since", metavar="T", help="ISO-8601 or a duration back from now (10m, 2h, 1d)")
