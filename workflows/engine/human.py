@@ -274,16 +274,19 @@ def human_task_as_dict(run: TaskRun, definition_task: dict[str, Any] | None = No
     }
 
 
-def human_notice_deliver(*, run_id: str, event: str) -> list[str]:
+def human_notice_deliver(*, run_id: str, event: str, urls: list[str] | None = None, final: bool = True) -> list[str]:
     """POST a human-task event, signed like completion callbacks, to the session's callbackUrl and the workflow's
-    notifyUrl. Returns the errors (empty when every POST succeeded); failures are logged as ``callback.failed``."""
+    notifyUrl (or only to ``urls``, when retrying). Returns the URLs that failed; on the ``final`` attempt each
+    failure is logged as ``callback.failed``."""
     run = TaskRun.objects.select_related("session", "session__definition").filter(pk=run_id).first()
     if run is None:
         return []
     session = run.session
     definition = selectors.definition_of(session)
-    urls = [url for url in (session.callback_url, definition.spec.get("notifyUrl")) if url]
-    if not urls:
+    targets = [url for url in (session.callback_url, definition.spec.get("notifyUrl")) if url]
+    if urls is not None:
+        targets = [url for url in targets if url in urls]
+    if not targets:
         return []
     body = json.dumps(
         {
@@ -298,17 +301,18 @@ def human_notice_deliver(*, run_id: str, event: str) -> list[str]:
     secret = settings.OPSCORE_CALLBACK_SECRET or settings.OPSCORE_WEBHOOK_SECRET
     if secret:
         headers["X-OpsCore-Signature"] = sign(secret, timestamp, body)
-    errors = []
-    for url in dict.fromkeys(urls):
+    failed = []
+    for url in dict.fromkeys(targets):
         result = post_callback(url, body=body, headers=headers, timeout=settings.OPSCORE_CALLBACK_TIMEOUT_SECONDS)
         if result.error:
-            errors.append(result.error)
-            log_operation(
-                events.CALLBACK_FAILED,
-                {"url": url, "event": event, "error": result.error},
-                level="warning",
-                message=f"Human-task notice {event} not delivered: {result.error}",
-                session_id=str(session.pk),
-                task_id=str(run.pk),
-            )
-    return errors
+            failed.append(url)
+            if final:
+                log_operation(
+                    events.CALLBACK_FAILED,
+                    {"url": url, "event": event, "error": result.error},
+                    level="warning",
+                    message=f"Human-task notice {event} not delivered: {result.error}",
+                    session_id=str(session.pk),
+                    task_id=str(run.pk),
+                )
+    return failed

@@ -306,3 +306,30 @@ def test_definition_errors_name_the_field_path(task, path):
 def test_an_agent_definition_keeps_its_content_hash():
     spec = validate_definition({"id": "x", "tasks": [{"taskId": "t", "agentCapability": "c"}]})
     assert "kind" not in spec["tasks"][0] and "notifyUrl" not in spec
+
+
+def test_a_failed_notice_is_retried_for_the_failed_url_only_then_logged(define, start, monkeypatch, settings):
+    from workflows import tasks
+    from workflows.callback_safety import CallbackResult
+
+    settings.OPSCORE_CALLBACK_MAX_ATTEMPTS = 2
+    posted: list[str] = []
+
+    def post(url, **kwargs):
+        posted.append(url)
+        return CallbackResult(500, "HTTP 500") if "team" in url else CallbackResult(204, "")
+
+    monkeypatch.setattr("workflows.engine.human.post_callback", post)
+    retries: list[dict] = []
+    monkeypatch.setattr(tasks.deliver_human_notice, "apply_async", lambda **kwargs: retries.append(kwargs))
+    session = start(
+        define({**form_flow(), "notifyUrl": "https://team.example/hook"}), callback_url="https://a.example/cb"
+    )
+    run = TaskRun.objects.get(session=session, task_id="form")
+    tasks.deliver_human_notice(str(run.pk), "task.waiting_for_input")
+    assert posted == ["https://a.example/cb", "https://team.example/hook"]
+    assert retries[0]["args"] == [str(run.pk), "task.waiting_for_input", 2, ["https://team.example/hook"]]
+    assert not OperationEvent.objects.filter(event_type="callback.failed").exists()
+    tasks.deliver_human_notice(*retries[0]["args"])
+    assert posted[-1] == "https://team.example/hook" and len(posted) == 3 and len(retries) == 1
+    assert OperationEvent.objects.filter(event_type="callback.failed", session_id=str(session.pk)).count() == 1

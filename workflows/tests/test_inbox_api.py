@@ -112,3 +112,11 @@ def test_a_staff_session_may_answer(sessions, staff_client):
         input_url(sessions["form"], "form"), {"value": {"size": 2}}, content_type="application/json"
     )
     assert response.status_code == 200 and response.json()["answeredBy"] == "operator"
+
+
+def test_running_a_workflow_without_capabilities_needs_an_agent(operator_api_client, define):
+    define({"id": "solo", "tasks": [{"taskId": "a"}, {"taskId": "b", "agentCapability": "c", "dependsOn": ["a"]}]})
+    response = operator_api_client.post("/v1/opscore/workflows/solo/run", {}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["tasks[0].agentCapability"]
+    assert "routed by capability" in response.json()["errors"]["tasks[0].agentCapability"][0]
