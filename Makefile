@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test faults lint fmt install docs docs-serve uat worker beat web mock bench-state bench-workflows bench-discovery bench-dashboard clean
+.PHONY: run test faults lint fmt install docs docs-serve uat worker beat web mock bench-state bench-workflows bench-engine bench-discovery bench-dashboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ bench-state: $(STAMP)
 
 bench-workflows: $(STAMP)
 	$(PY) bench/bench_workflows.py
+
+bench-engine: $(STAMP)
+	$(PY) bench/bench_engine.py
 
 bench-discovery: $(STAMP)
 	$(PY) bench/bench_discovery.py

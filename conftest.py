@@ -10,6 +10,11 @@ from rest_framework.test import APIClient
 
 from opscore_project.authn.authentication import token_cache
 from opscore_project.authn.throttling import blocked_addresses
+from opscore_project.observability import counters
+
+# Metric counters of this (test) process are written when a test flushes them or reads /metrics, never by a
+# background thread that would write outside the test's transaction.
+counters.BACKGROUND_FLUSH = False
 
 
 @pytest.fixture(autouse=True)
@@ -21,9 +26,11 @@ def _clear_token_cache():
 
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counters(settings):
-    """Each test has its own throttle counters and seen webhook signatures (they live in the real Redis)."""
+    """Each test has its own throttle counters, seen webhook signatures (they live in the real Redis) and metric
+    counter buffer."""
     settings.OPSCORE_CACHE_NAMESPACE = f"test:{uuid.uuid4().hex}"
     blocked_addresses.clear()
+    counters.counters_discard()
     yield
     blocked_addresses.clear()
 

@@ -1,8 +1,9 @@
 """The dispatch hook the workflow engine listens on (explicit registration, no Django signals).
 
 The engine registers a listener in its AppConfig.ready(); the relay calls it with the dispatches that reached
-their final outcome (accepted, or failed permanently / retries exhausted), inside the transaction that records
-them. A dispatch sent again after a relay died may be announced twice: guard by the task run's status and ref.
+their final outcome (accepted, or failed permanently / retries exhausted): inside the transaction that records
+them when any failed, right after the single statement that records them when all were accepted. A dispatch
+sent again after a relay died may be announced twice: guard by the task run's status and ref.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from agentkit_bridge.exceptions import AgentKitError
 from agentkit_bridge.hooks import DispatchOutcome, notify_dispatch_listeners
 from agentkit_bridge.models import DispatchAttempt, DispatchOutbox, DispatchOutcomeKind
 from lifecycle import services as lifecycle_services
-from opscore_project.lib.db import bulk_insert_rows
+from opscore_project.lib.db import bulk_insert_rows, bulk_insert_sql, execute_server_bound
 from opscore_project.observability import events
 from opscore_project.observability.counters import counters_add
 from opscore_project.observability.models import OperationEvent
@@ -195,27 +195,13 @@ def _send(row: DispatchOutbox) -> _Sent:
 
 def _record(results: list[_Sent]) -> None:
     now = timezone.now()
+    if connection.vendor == "postgresql" and all(r.outcome == DispatchOutcomeKind.ACCEPTED for r in results):
+        _record_accepted(results, now)
+        return
     outcomes: list[DispatchOutcome] = []
     rows: list[OperationEvent] = []
     with transaction.atomic():
-        bulk_insert_rows(
-            DispatchAttempt,
-            [
-                DispatchAttempt(
-                    dispatch_ref=r.row.dispatch_ref,
-                    agent_id=r.row.agent_id,
-                    attempt=r.row.attempts,
-                    outcome=r.outcome,
-                    status_code=r.status_code,
-                    error_kind=r.error_kind,
-                    error=r.error[:4000],
-                    latency_ms=r.latency_ms,
-                    created_at=now,
-                )
-                for r in results
-            ],
-            ignore_conflicts=True,
-        )
+        bulk_insert_rows(DispatchAttempt, [_attempt_of(r, now) for r in results], ignore_conflicts=True)
         finished = [r.row.pk for r in results if r.outcome != DispatchOutcomeKind.RETRYING]
         DispatchOutbox.objects.filter(pk__in=finished).delete()
         for r in results:
@@ -238,20 +224,53 @@ def _record(results: list[_Sent]) -> None:
                         "(it no longer knows it).",
                     )
                 )
-            outcomes.append(
-                DispatchOutcome(
-                    dispatch_ref=r.row.dispatch_ref,
-                    agent_id=r.row.agent_id,
-                    accepted=r.outcome == DispatchOutcomeKind.ACCEPTED,
-                    error_kind=r.error_kind,
-                    error=r.error,
-                    status_code=r.status_code,
-                    attempts=r.row.attempts,
-                    finished_at=now,
-                )
-            )
+            outcomes.append(_outcome_of(r, now))
         bulk_insert_rows(OperationEvent, rows)
         notify_dispatch_listeners(outcomes)
+    _count(rows)
+
+
+def _attempt_of(r: _Sent, now: datetime) -> DispatchAttempt:
+    return DispatchAttempt(
+        dispatch_ref=r.row.dispatch_ref,
+        agent_id=r.row.agent_id,
+        attempt=r.row.attempts,
+        outcome=r.outcome,
+        status_code=r.status_code,
+        error_kind=r.error_kind,
+        error=r.error[:4000],
+        latency_ms=r.latency_ms,
+        created_at=now,
+    )
+
+
+def _outcome_of(r: _Sent, now: datetime) -> DispatchOutcome:
+    return DispatchOutcome(
+        dispatch_ref=r.row.dispatch_ref,
+        agent_id=r.row.agent_id,
+        accepted=r.outcome == DispatchOutcomeKind.ACCEPTED,
+        error_kind=r.error_kind,
+        error=r.error,
+        status_code=r.status_code,
+        attempts=r.row.attempts,
+        finished_at=now,
+    )
+
+
+def _record_accepted(results: list[_Sent], now: datetime) -> None:
+    """The usual case, every dispatch accepted, in one statement: attempts stored, rows out of the outbox,
+    operation-log rows written (atomic, as a single statement is; no transaction round trips)."""
+    attempts_sql, attempts_params = bulk_insert_sql(
+        DispatchAttempt, [_attempt_of(r, now) for r in results], ignore_conflicts=True
+    )
+    rows = [row for r in results for row in _events_of(r)]
+    events_sql, events_params = bulk_insert_sql(OperationEvent, rows)
+    execute_server_bound(
+        f"WITH attempts AS ({attempts_sql}), "
+        f'sent AS (DELETE FROM "{DispatchOutbox._meta.db_table}" WHERE id = ANY(%s::bigint[])) {events_sql}',
+        [*attempts_params, [r.row.pk for r in results], *events_params],
+    )
+    notify_dispatch_listeners([_outcome_of(r, now) for r in results])
     _count(rows)
 
 

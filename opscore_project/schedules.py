@@ -42,5 +42,12 @@ def default_schedules() -> list[PeriodicTaskSpec]:
             description="Deletes operation-log events older than OPSCORE_EVENT_RETENTION_DAYS, in batches.",
             expires_seconds=3600,
         ),
+        PeriodicTaskSpec(
+            name="Alert evaluation",
+            task="opscore_project.alerts.tasks.evaluate_alerts",
+            every_seconds=settings.OPSCORE_ALERT_EVALUATE_SECONDS,
+            description="Evaluates alert rules over agent and task state and the operation log; queues deliveries.",
+            expires_seconds=settings.OPSCORE_ALERT_EVALUATE_SECONDS,
+        ),
     ]
     return specs

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "lifecycle",
     "agentkit_bridge",
     "workflows",
+    "opscore_project.alerts",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +244,21 @@ OPSCORE_CALLBACK_ALLOW_HTTP = env_bool("OPSCORE_CALLBACK_ALLOW_HTTP", False)
 OPSCORE_CALLBACK_ALLOWED_HOSTS = env_list("OPSCORE_CALLBACK_ALLOWED_HOSTS", [])
 OPSCORE_CALLBACK_MAX_RESPONSE_BYTES = env_int("OPSCORE_CALLBACK_MAX_RESPONSE_BYTES", 65_536, minimum=0)
 
+# --- alerts (docs/alerts.md) ---------------------------------------------------------------------------------
+# Rules are evaluated by a Celery beat task at this interval, never in the engine's path.
+OPSCORE_ALERT_EVALUATE_SECONDS = env_int("OPSCORE_ALERT_EVALUATE_SECONDS", 15, minimum=1)
+OPSCORE_ALERT_MAX_ATTEMPTS = env_int("OPSCORE_ALERT_MAX_ATTEMPTS", 6, minimum=1)
+OPSCORE_ALERT_BACKOFF_SECONDS = env_float("OPSCORE_ALERT_BACKOFF_SECONDS", 5.0, minimum=0.0)
+# Email alerts go through Django's email backend (SMTP unless another backend is named).
+EMAIL_BACKEND = env_str("OPSCORE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("OPSCORE_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("OPSCORE_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("OPSCORE_EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("OPSCORE_EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("OPSCORE_EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("OPSCORE_ALERT_EMAIL_FROM", "opscore@localhost")
+
 # --- throttling (opscore_project/authn/throttling.py) ----------------------------------------------------------
 # Failed authentications per client address, then 429 with Retry-After. Writes (POST/PUT/PATCH/DELETE through
 # DRF) per API key or user. DRF rate syntax: "<n>/<second|minute|hour|day>"; empty disables that limit.
@@ -256,7 +272,7 @@ if REDIS_URL.startswith("filesystem://"):
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "opscore_project.lib.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "opscore",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -311,6 +327,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SessionStatusEnum": "workflows.models.SessionStatus",
         "TaskRunStatusEnum": "workflows.models.TaskRunStatus",
+        "TaskKindEnum": "workflows.models.TaskKind",
+        "AlertStatusEnum": "opscore_project.alerts.models.AlertStatus",
+        "AlertDeliveryStatusEnum": "opscore_project.alerts.models.DeliveryStatus",
     },
 }
 

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from opscore_project.alerts.views import alerts_page
 from opscore_project.health import health
 from opscore_project.observability.metrics import metrics_view
 
@@ -11,8 +12,10 @@ urlpatterns = [
     path("v1/opscore/", include("lifecycle.urls")),
     path("v1/opscore/", include("agentkit_bridge.urls")),
     path("v1/opscore/", include("workflows.urls")),
+    path("v1/opscore/", include("opscore_project.alerts.urls")),
     path("metrics", metrics_view, name="metrics"),
     path("", include("opscore_project.observability.urls")),
+    path("dashboard/alerts/", alerts_page, name="dashboard-alerts"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

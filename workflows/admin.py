@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 
 from opscore_project.errors import ApiError
-from workflows import services
+from workflows import admin_controls, services
 from workflows.engine.human import actor_for, answer_problems
 from workflows.models import (
     CallbackDelivery,
@@ -22,6 +22,8 @@ from workflows.models import (
     WorkflowSession,
 )
 from workflows.validation import DefinitionInvalid, content_hash, validate_definition
+
+__all__ = ["admin_controls"]  # registers the dispatch controls' admin
 
 
 class DefinitionForm(forms.ModelForm):

@@ -139,9 +139,11 @@ class WorkflowRunApi(APIView):
     @extend_schema(
         operation_id="workflows_run",
         summary="Run a workflow (tasks routed by capability unless agentId is given)",
+        description="409 while the workflow is paused with rejectWhenPaused (a plain pause keeps the session "
+        "pending instead).",
         request=RunRequestSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={202: RunResponseSerializer, **error_responses(400, 401, 404)},
+        responses={202: RunResponseSerializer, **error_responses(400, 401, 404, 409)},
         tags=["workflows"],
     )
     def post(self, request: Request, workflow_id: str) -> Response:

@@ -361,3 +361,58 @@ class CallbackDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id} #{self.attempt} {'ok' if self.success else 'failed'}"
+
+
+class DispatchControl(models.Model):
+    """Maintenance mode, one row (pk 1) for the whole cluster: while ``paused_at`` is set the engine's dispatch
+    pass sends nothing. Kept in the database so every engine loop, in every process, obeys it."""
+
+    SINGLETON = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON, editable=False)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "dispatch control"
+
+    def __str__(self) -> str:
+        return "dispatch paused" if self.paused_at else "dispatch running"
+
+
+class WorkflowControl(models.Model):
+    """An operator's controls over every version of one workflow id: pause and the running-sessions limit.
+
+    No row (the common case) means not paused and no limit."""
+
+    workflow_id = models.CharField(max_length=100, unique=True)
+    paused_at = models.DateTimeField(null=True, blank=True, help_text="Set: new sessions wait as pending.")
+    reject_when_paused = models.BooleanField(
+        default=False, help_text="While paused, refuse new sessions (409) instead of keeping them pending."
+    )
+    pause_reason = models.CharField(max_length=500, blank=True, default="")
+    max_running_sessions = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most sessions of this workflow running at once; empty = no limit."
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["workflow_id"]
+
+    def __str__(self) -> str:
+        return self.workflow_id
+
+
+class CapabilityLimit(models.Model):
+    """Most task runs of one capability dispatched or running at once, across all agents and workflows."""
+
+    capability = models.CharField(max_length=255, unique=True)
+    max_in_flight = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["capability"]
+
+    def __str__(self) -> str:
+        return f"{self.capability} ≤ {self.max_in_flight}"

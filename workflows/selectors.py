@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
+from workflows.control_selectors import waiting_reasons
 from workflows.models import TaskRun, TaskRunStatus, WorkflowDefinition, WorkflowSession, duration_ms
 
 # Definitions are immutable once stored (a new version is a new row; sessions PROTECT theirs), so each process
@@ -132,8 +134,14 @@ def task_run_as_dict(run: TaskRun) -> dict[str, Any]:
 
 def session_detail(session: WorkflowSession) -> dict[str, Any]:
     """The session with every task run (one per attempt), oldest first: the timeline."""
-    runs = TaskRun.objects.filter(session=session).select_related("agent").order_by("created_at", "attempt")
-    return {**session_summary(session), "tasks": [task_run_as_dict(run) for run in runs]}
+    runs = list(TaskRun.objects.filter(session=session).select_related("agent").order_by("created_at", "attempt"))
+    for run in runs:
+        run.session = session
+    reasons = waiting_reasons(runs, now=timezone.now())
+    return {
+        **session_summary(session),
+        "tasks": [{**task_run_as_dict(run), "waitingReason": reasons.get(run.pk)} for run in runs],
+    }
 
 
 def human_task_inbox(

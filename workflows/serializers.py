@@ -126,6 +126,9 @@ class TaskRunSerializer(serializers.Serializer):
     dispatchLatencyMs = serializers.IntegerField(allow_null=True)
     result = serializers.JSONField(allow_null=True)
     error = serializers.CharField(allow_null=True)
+    waitingReason = serializers.CharField(
+        allow_null=True, help_text='Pending runs: why it is not dispatched yet (e.g. "limit summarise: 10/10").'
+    )
     kind = serializers.ChoiceField(choices=TaskKind.choices)
     prompt = serializers.CharField(allow_null=True)
     answeredBy = serializers.CharField(allow_null=True)

@@ -194,6 +194,20 @@ def test_one_session_is_reused():
     assert client.get_session() is client.get_session()
 
 
+def test_the_environment_proxy_is_read_once_for_agentkit(monkeypatch, settings):
+    settings.AGENTKIT_API_URL = "http://agentkit.internal:8000"
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setattr(client, "_session", None)
+    session = client.get_session()
+    assert session.proxies.get("http") == "http://proxy.internal:3128"
+    assert session.trust_env is False  # not looked up again on every request
+    monkeypatch.setattr(client, "_session", None)
+    monkeypatch.setenv("NO_PROXY", "agentkit.internal")
+    assert "http" not in client.get_session().proxies
+    monkeypatch.setattr(client, "_session", None)
+
+
 @responses.activate
 def test_the_base_url_comes_from_settings(settings):
     settings.AGENTKIT_API_URL = "http://other.test:9000/"

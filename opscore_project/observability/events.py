@@ -46,6 +46,13 @@ TASK_REMINDER = "task.reminder"  # still waiting after remindAfterSeconds
 SCHEDULE_SKIPPED = "schedule.skipped"  # a scheduled run skipped because the previous one is still running
 CALLBACK_FAILED = "callback.failed"  # a completion callback could not be delivered
 
+# Operator controls over dispatch (workflows.engine.controls)
+WORKFLOW_PAUSED = "workflow.paused"
+WORKFLOW_RESUMED = "workflow.resumed"
+DISPATCH_PAUSED = "dispatch.paused"  # maintenance mode on
+DISPATCH_RESUMED = "dispatch.resumed"
+LIMIT_SET = "limit.set"  # a concurrency limit set or removed; context names the workflow or capability
+
 # Housekeeping
 EVENTS_PURGED = "events.purged"
 
@@ -82,5 +89,10 @@ ALL_EVENT_TYPES: tuple[str, ...] = (
     TASK_REMINDER,
     SCHEDULE_SKIPPED,
     CALLBACK_FAILED,
+    WORKFLOW_PAUSED,
+    WORKFLOW_RESUMED,
+    DISPATCH_PAUSED,
+    DISPATCH_RESUMED,
+    LIMIT_SET,
     EVENTS_PURGED,
 )

@@ -23,6 +23,7 @@ from opscore_project.authn.authentication import missing_scope_message
 from opscore_project.authn.plain import bearer_principal, forbidden, scope_refusal
 from opscore_project.authn.scopes import METRICS, scopes_for_user
 from opscore_project.errors import WWW_AUTHENTICATE, json_error
+from opscore_project.observability.counters import counters_flush
 from opscore_project.observability.models import MetricCounter
 from opscore_project.observability.oplog import TASK_DURATION_BUCKETS
 from opscore_project.observability.selectors import state_reports_last_minute, task_duration_histogram
@@ -110,6 +111,7 @@ class OpsCoreCollector(Collector):
         yield last
 
     def _counters(self) -> Iterator[Metric]:
+        counters_flush()  # this process's own buffered increments first
         counters: dict[str, dict[str, float]] = defaultdict(dict)
         for counter in MetricCounter.objects.all():
             counters[counter.name][counter.labels] = counter.value

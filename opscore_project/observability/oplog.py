@@ -9,6 +9,7 @@ from django.db import transaction
 
 from opscore_project.observability import events
 from opscore_project.observability.context import get_request_id
+from opscore_project.observability.counters import counters_add
 from opscore_project.observability.logs import redact_text, redact_value
 from opscore_project.observability.models import OperationEvent
 
@@ -75,11 +76,8 @@ def log_operation(
 
     increments = counter_increments(operation, level, context)
     if increments:
-        from opscore_project.observability.services import metric_counters_increment
-
-        # After commit, in its own statement: counter rows are hot, and holding their locks inside the caller's
-        # transaction would serialise (or deadlock) concurrent workflow transitions.
-        transaction.on_commit(lambda: metric_counters_increment(increments=increments))
+        # Into this process's buffer once the change commits (opscore_project.observability.counters).
+        transaction.on_commit(lambda: counters_add(increments))
     return event
 
 

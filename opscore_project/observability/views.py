@@ -18,9 +18,11 @@ from opscore_project.errors import ValidationFailed
 from opscore_project.observability import selectors
 from opscore_project.observability.apis import parse_event_filters
 from opscore_project.observability.models import EventLevel
+from workflows import control_selectors as workflow_selectors
 
 _FILTER_NAMES = ("agent", "session", "level", "type", "since", "until", "q")
 _INITIAL_ROWS = 100
+DISPATCH_PAGE_WAITING = 200  # waiting runs listed on the dispatch page (the API pages through all of them)
 
 
 @staff_member_required
@@ -66,11 +68,27 @@ def session_detail(request: HttpRequest, session_id: str) -> HttpResponse:
     timeline = selectors.session_timeline(session_id)
     if timeline is None:
         raise Http404(f"No session {session_id!r}.")
+    reasons = workflow_selectors.session_waiting_reasons(session_id=session_id)
+    for task in timeline["tasks"]:
+        task["waiting_reason"] = reasons.get(task["task_run_id"])
     return render(
         request,
         "observability/session.html",
         {"timeline": timeline, "session_id": session_id, "poll_ms": settings.OPSCORE_DASHBOARD_POLL_MS},
     )
+
+
+@staff_member_required
+def dispatch_page(request: HttpRequest) -> HttpResponse:
+    """Maintenance mode, limits with their usage, and the waiting task runs with why each waits."""
+    waiting = list(workflow_selectors.waiting_runs()[:DISPATCH_PAGE_WAITING])
+    reasons = workflow_selectors.waiting_reasons(waiting, now=timezone.now())
+    context = {
+        "status": workflow_selectors.dispatch_status(),
+        "waiting": [workflow_selectors.waiting_run_as_dict(run, reasons.get(run.pk, "")) for run in waiting],
+        "shown": DISPATCH_PAGE_WAITING,
+    }
+    return render(request, "observability/dispatch.html", context)
 
 
 @staff_member_required

@@ -42,6 +42,16 @@ ACCESS: dict[str, dict[str, str]] = {
     "v1/opscore/workflows/<str:workflow_id>": {"GET": OPERATOR},
     "v1/opscore/workflows/<str:workflow_id>/versions": {"GET": OPERATOR},
     "v1/opscore/workflows/<str:workflow_id>/run": {"POST": OPERATOR},
+    "v1/opscore/workflows/<str:workflow_id>/controls": {"GET": OPERATOR},
+    "v1/opscore/workflows/<str:workflow_id>/pause": {"POST": OPERATOR},
+    "v1/opscore/workflows/<str:workflow_id>/resume": {"POST": OPERATOR},
+    "v1/opscore/workflows/<str:workflow_id>/limits": {"PUT": OPERATOR},
+    "v1/opscore/dispatch": {"GET": OPERATOR},
+    "v1/opscore/dispatch/pause": {"POST": OPERATOR},
+    "v1/opscore/dispatch/resume": {"POST": OPERATOR},
+    "v1/opscore/dispatch/waiting": {"GET": OPERATOR},
+    "v1/opscore/capability-limits": {"GET": OPERATOR},
+    "v1/opscore/capability-limits/<str:capability>": {"PUT": OPERATOR, "DELETE": OPERATOR},
     "v1/opscore/sessions": {"GET": OPERATOR},
     "v1/opscore/sessions/<str:session_id>": {"GET": AGENT},
     "v1/opscore/sessions/<str:session_id>/cancel": {"POST": OPERATOR},
@@ -49,15 +59,20 @@ ACCESS: dict[str, dict[str, str]] = {
     "v1/opscore/sessions/<str:session_id>/tasks/<str:task_id>/input": {"POST": OPERATOR},
     "v1/opscore/inbox": {"GET": OPERATOR},
     "v1/opscore/events": {"GET": OPERATOR},
+    "v1/opscore/alerts": {"GET": OPERATOR},
+    "v1/opscore/alerts/rules": {"GET": OPERATOR, "POST": OPERATOR},
+    "v1/opscore/alerts/rules/<str:rule_id>": {"GET": OPERATOR, "PATCH": OPERATOR, "DELETE": OPERATOR},
     "metrics": {"GET": METRICS},
     "dashboard/": {"GET": STAFF_PAGE},
     "dashboard/overview.json": {"GET": STAFF_PAGE},
     "dashboard/events/": {"GET": STAFF_PAGE},
+    "dashboard/dispatch/": {"GET": STAFF_PAGE},
     "dashboard/inbox/": {"GET": STAFF_PAGE},
     "dashboard/sessions/": {"GET": STAFF_PAGE},
     "dashboard/workflows/<str:workflow_id>/": {"GET": STAFF_PAGE},
     "dashboard/sessions/<str:session_id>/": {"GET": STAFF_PAGE},
     "dashboard/agents/<str:agent_id>/": {"GET": STAFF_PAGE},
+    "dashboard/alerts/": {"GET": STAFF_PAGE},
     "api/schema/": {"GET": PUBLIC},
     "api/docs/": {"GET": PUBLIC},
     "api/redoc/": {"GET": PUBLIC},
@@ -70,6 +85,8 @@ ADMIN_SAMPLES = [
     "/admin/authn/apitoken/add/",
     "/admin/workflows/workflowsession/",
     "/admin/django_celery_beat/periodictask/",
+    "/admin/alerts/alertrule/",
+    "/admin/alerts/alert/",
 ]
 
 CREDENTIALS = [
@@ -117,9 +134,14 @@ def world(django_user_model, settings):
     _, metrics_raw = api_token_create(name="metrics", scopes=["metrics"])
     plain = django_user_model.objects.create_user("plain")  # force_login: no password hashing needed
     staff = django_user_model.objects.create_user("staff", is_staff=True, is_superuser=True)
+    from opscore_project.alerts.services import alert_rule_create
+
+    rule = alert_rule_create(name="matrix", condition="agent_error", channel="email", target="ops@example.com")
     return {
+        "rule_id": str(rule.pk),
         "agent_id": agent.agent_id,
         "workflow_id": "wf",
+        "capability": "c",
         "session_id": str(session.id),
         "task_id": "s1",
         "bearer": {
@@ -154,6 +176,10 @@ def _body(route: str, world) -> dict | None:
         return {"workflowDefinitionId": "wf"}
     if route == "v1/opscore/workflows":
         return linear("c", wf_id="wf2")
+    if route.endswith("/limits"):
+        return {"maxRunningSessions": 2}
+    if route.startswith("v1/opscore/capability-limits/"):
+        return {"maxInFlight": 2}
     if route.endswith("/run") or route.endswith("/notify"):
         return {}
     return None
@@ -162,9 +188,12 @@ def _body(route: str, world) -> dict | None:
 def _request(client: Client, method: str, url: str, body):
     if method == "GET":
         return client.get(url)
+    send = getattr(client, method.lower())
+    if method == "PATCH" and body is None:
+        body = {}
     if body is None:
-        return client.post(url)
-    return client.post(url, body, content_type="application/json")
+        return send(url)
+    return send(url, body, content_type="application/json")
 
 
 def _expected(access: str, credential: str):

@@ -6,6 +6,7 @@ Run ``opscore --help``; the reference with exit codes is docs/sdk.md and docs/cl
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import re
@@ -44,7 +45,7 @@ from opscore_sdk.formatting import (
     task_rows,
     truncate,
 )
-from opscore_sdk.models import Event, HumanTask, Session
+from opscore_sdk.models import DispatchStatus, Event, HumanTask, Session, WorkflowControl
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the session ended failed/cancelled, or an error with no code of its own
@@ -477,6 +478,116 @@ def cmd_sessions_watch(client: OpsCoreClient, args: argparse.Namespace, con: Con
     return _watch(client, args.session_id, args, con)
 
 
+def _control_line(control: WorkflowControl, con: Console) -> str:
+    s = con.style
+    state = s("paused", "yellow", "bold") if control.paused else s("running", "green")
+    if control.paused and control.reject_when_paused:
+        state += " (rejecting new sessions)"
+    limit = control.max_running_sessions if control.max_running_sessions is not None else "none"
+    return (
+        f"Workflow {s(control.workflow_id, 'bold')}: {state}; max running sessions {limit}; "
+        f"running {control.running_sessions}, pending {control.pending_sessions}"
+    )
+
+
+def _print_control(control: WorkflowControl, con: Console) -> int:
+    if con.as_json:
+        con.json(control.raw)
+    else:
+        con.print(_control_line(control, con))
+    return EXIT_OK
+
+
+def cmd_workflows_pause(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    control = client.pause_workflow(args.workflow_id, reject_when_paused=args.reject, reason=args.reason or "")
+    return _print_control(control, con)
+
+
+def cmd_workflows_resume(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    return _print_control(client.resume_workflow(args.workflow_id), con)
+
+
+def cmd_workflows_limit(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    if args.max_running is None and not args.clear:
+        return _print_control(client.get_workflow_controls(args.workflow_id), con)
+    if args.max_running is not None and args.max_running < 1:
+        raise UsageError("--max-running must be at least 1 (use --clear to remove the limit)")
+    return _print_control(client.set_workflow_limit(args.workflow_id, None if args.clear else args.max_running), con)
+
+
+def _print_dispatch(status: DispatchStatus, con: Console) -> int:
+    if con.as_json:
+        con.json(status.raw)
+        return EXIT_OK
+    s = con.style
+    state = s("PAUSED (maintenance mode)", "yellow", "bold") if status.paused else s("running", "green")
+    pairs = [("Dispatch", state)]
+    if status.paused:
+        pairs += [("Since", fmt_time(status.paused_at)), ("Reason", status.reason or "-")]
+    pairs += [
+        ("Paused workflows", ", ".join(status.paused_workflows) or "-"),
+        ("Waiting tasks", str(status.waiting_tasks)),
+    ]
+    con.print(key_values(pairs, s))
+    rows = [[f"capability {c.capability}", f"{c.in_flight}/{c.max_in_flight}"] for c in status.capability_limits]
+    rows += [
+        [f"workflow {w.get('workflowId')}", f"{w.get('runningSessions')}/{w.get('maxRunningSessions')}"]
+        for w in status.workflow_limits
+    ]
+    if rows:
+        con.print()
+        con.print(table(["LIMIT", "USED"], rows, s))
+    return EXIT_OK
+
+
+def cmd_dispatch_status(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    return _print_dispatch(client.dispatch_status(), con)
+
+
+def cmd_dispatch_pause(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    return _print_dispatch(client.pause_dispatch(reason=args.reason or ""), con)
+
+
+def cmd_dispatch_resume(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    return _print_dispatch(client.resume_dispatch(), con)
+
+
+def cmd_dispatch_waiting(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    tasks = list(itertools.islice(client.iter_waiting_tasks(), max(0, args.limit)))
+    if con.as_json:
+        con.json([t.raw for t in tasks])
+        return EXIT_OK
+    if not tasks:
+        con.print("No task is waiting.")
+        return EXIT_OK
+    rows = [
+        [t.session_id[:8], t.workflow_id, t.task_id, t.capability, str(t.priority), t.waiting_reason] for t in tasks
+    ]
+    con.print(table(["SESSION", "WORKFLOW", "TASK", "CAPABILITY", "PRIORITY", "WAITING FOR"], rows, con.style))
+    return EXIT_OK
+
+
+def cmd_dispatch_set_limit(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    if args.max_in_flight < 1:
+        raise UsageError("the limit must be at least 1 (use remove-limit to remove it)")
+    limit = client.set_capability_limit(args.capability, args.max_in_flight)
+    if con.as_json:
+        con.json(limit.raw)
+    else:
+        con.print(f"Capability {con.style(limit.capability, 'bold')}: at most {limit.max_in_flight} in flight "
+                  f"({limit.in_flight} now)")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_dispatch_remove_limit(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    client.delete_capability_limit(args.capability)
+    if con.as_json:
+        con.json({"capability": args.capability, "removed": True})
+    else:
+        con.print(f"Capability {args.capability}: limit removed")
+    return EXIT_OK
+
+
 def cmd_inbox(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
     tasks = list(client.list_inbox(workflow=args.workflow, session=args.session, kind=args.kind, page_size=500))
     if con.as_json:
@@ -570,6 +681,161 @@ def cmd_logs(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> i
     return EXIT_OK
 
 
+# --- alerts ---------------------------------------------------------------------------------------------------
+
+ALERT_CONDITIONS = (
+    "agent_error",
+    "agent_stale",
+    "agent_quarantined",
+    "session_failed",
+    "task_queue_wait",
+    "delivery_failures",
+    "sync_failures",
+    "input_inbox_age",
+)
+ALERT_CHANNELS = ("webhook", "slack", "email")
+
+
+def cmd_alerts_list(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    alerts = list(client.list_alerts(status=args.status, rule=args.rule, page_size=min(args.limit, 500)))
+    alerts = alerts[: args.limit]
+    if con.as_json:
+        con.json([a.raw for a in alerts])
+        return EXIT_OK
+    if not alerts:
+        con.print("No alerts.")
+        return EXIT_OK
+    s = con.style
+    rows = []
+    for a in alerts:
+        sent = [f"{d.kind}:{d.status}" + (f"({d.reason})" if d.reason else "") for d in a.deliveries]
+        status = s(a.status, "red" if a.status == "firing" else "green")
+        rows.append(
+            [str(a.id), fmt_time(a.fired_at), a.rule_name, a.key, status, truncate(a.summary, 60), " ".join(sent)]
+        )
+    con.print(table(["ID", "FIRED", "RULE", "SUBJECT", "STATUS", "SUMMARY", "DELIVERIES"], rows, s))
+    return EXIT_OK
+
+
+def _rule_rows(rules: list[Any], s: Style) -> str:
+    rows = [
+        [
+            str(r.id),
+            r.name,
+            r.condition + (f" > {r.threshold:g}" if r.threshold is not None else ""),
+            r.workflow_id or "-",
+            f"{r.channel} {truncate(r.target, 40)}",
+            f"{r.quiet_period_seconds}s",
+            "yes" if r.enabled else s("no", "yellow"),
+        ]
+        for r in rules
+    ]
+    return table(["ID", "NAME", "CONDITION", "WORKFLOW", "CHANNEL", "QUIET", "ENABLED"], rows, s)
+
+
+def cmd_alert_rules_list(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    rules = list(client.list_alert_rules(page_size=500))
+    if con.as_json:
+        con.json([r.raw for r in rules])
+    elif not rules:
+        con.print("No alert rules.")
+    else:
+        con.print(_rule_rows(rules, con.style))
+    return EXIT_OK
+
+
+def _show_rule(rule: Any, con: Console, verb: str) -> int:
+    if con.as_json:
+        con.json(rule.raw)
+    else:
+        con.print(f"Alert rule {con.style(rule.name, 'bold')} (id {rule.id}) {verb}.")
+    return EXIT_OK
+
+
+def cmd_alert_rules_create(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    rule = client.create_alert_rule(
+        name=args.name,
+        condition=args.condition,
+        channel=args.channel,
+        target=args.target,
+        threshold=args.threshold,
+        workflow_id=args.workflow,
+        quiet_period_seconds=args.quiet,
+        enabled=not args.disabled,
+    )
+    return _show_rule(rule, con, "created")
+
+
+def cmd_alert_rules_update(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    changes = {
+        key: value
+        for key, value in (
+            ("name", args.name),
+            ("condition", args.condition),
+            ("threshold", args.threshold),
+            ("workflowId", args.workflow),
+            ("channel", args.channel),
+            ("target", args.target),
+            ("quietPeriodSeconds", args.quiet),
+            ("enabled", args.enabled),
+        )
+        if value is not None
+    }
+    if not changes:
+        raise UsageError("Nothing to change: give at least one option (see --help).")
+    return _show_rule(client.update_alert_rule(args.rule_id, **changes), con, "updated")
+
+
+def cmd_alert_rules_delete(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    client.delete_alert_rule(args.rule_id)
+    if con.as_json:
+        con.json({"deleted": args.rule_id})
+    else:
+        con.print(f"Alert rule {args.rule_id} deleted.")
+    return EXIT_OK
+
+
+def _alerts_parser(sub: Any) -> None:
+    alerts = sub.add_parser("alerts", help="list alerts and manage alert rules")
+    a_sub = alerts.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = a_sub.add_parser("list", help="alerts, newest first, with their deliveries")
+    p.add_argument("--status", choices=("firing", "resolved"))
+    p.add_argument("--rule", metavar="ID", help="only this rule's alerts")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.set_defaults(handler=cmd_alerts_list)
+    rules = a_sub.add_parser("rules", help="list, create, update and delete alert rules")
+    r_sub = rules.add_subparsers(dest="rules_action", metavar="ACTION", required=True)
+    p = r_sub.add_parser("list", help="every alert rule")
+    p.set_defaults(handler=cmd_alert_rules_list)
+    for name, handler, text in (
+        ("create", cmd_alert_rules_create, "create a rule"),
+        ("update", cmd_alert_rules_update, "change some fields of a rule"),
+    ):
+        p = r_sub.add_parser(name, help=text)
+        creating = name == "create"
+        if creating:
+            p.add_argument("name", metavar="NAME")
+        else:
+            p.add_argument("rule_id", metavar="ID")
+            p.add_argument("--name")
+        p.add_argument("--condition", required=creating, choices=ALERT_CONDITIONS)
+        p.add_argument("--channel", required=creating, choices=ALERT_CHANNELS)
+        p.add_argument("--target", required=creating, metavar="URL|EMAILS", help="webhook URL or email addresses")
+        p.add_argument("--threshold", type=float, metavar="N", help="seconds or a count, per condition")
+        p.add_argument("--workflow", metavar="ID", help="only this workflow (session and task conditions)")
+        p.add_argument("--quiet", type=int, metavar="SECONDS", help="quiet period (default 300)")
+        if creating:
+            p.add_argument("--disabled", action="store_true", help="create it disabled")
+        else:
+            switch = p.add_mutually_exclusive_group()
+            switch.add_argument("--enable", dest="enabled", action="store_const", const=True)
+            switch.add_argument("--disable", dest="enabled", action="store_const", const=False)
+        p.set_defaults(handler=handler)
+    p = r_sub.add_parser("delete", help="delete a rule with its alerts")
+    p.add_argument("rule_id", metavar="ID")
+    p.set_defaults(handler=cmd_alert_rules_delete)
+
+
 # --- parser ---------------------------------------------------------------------------------------------------
 
 
@@ -584,7 +850,7 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opscore",
-        description="Command-line client for Ops-Core: agents, workflows, sessions and the operation log.",
+        description="Command-line client for Ops-Core: agents, workflows, sessions, the operation log and alerts.",
         epilog="Exit codes: 0 ok, 1 session failed/cancelled or other error, 2 usage, 3 auth, 4 not found, "
         "5 server, 6 connection/timeout, 7 validation, 8 conflict, 9 rate limited, 10 wait timed out.",
     )
@@ -624,6 +890,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = wf_sub.add_parser("load", help="store definitions from JSON/YAML files")
     p.add_argument("files", metavar="FILE", nargs="+")
     p.set_defaults(handler=cmd_workflows_load)
+    p = wf_sub.add_parser("pause", help="pause a workflow (all versions): new sessions wait as pending")
+    p.add_argument("workflow_id", metavar="ID")
+    p.add_argument("--reject", action="store_true", help="refuse new sessions (409) instead of keeping them")
+    p.add_argument("--reason", metavar="TEXT")
+    p.set_defaults(handler=cmd_workflows_pause)
+    p = wf_sub.add_parser("resume", help="resume a paused workflow: its pending sessions start")
+    p.add_argument("workflow_id", metavar="ID")
+    p.set_defaults(handler=cmd_workflows_resume)
+    p = wf_sub.add_parser("limit", help="show or set the most sessions of a workflow running at once")
+    p.add_argument("workflow_id", metavar="ID")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--max-running", type=int, metavar="N", help="at most N sessions running at once")
+    group.add_argument("--clear", action="store_true", help="remove the limit")
+    p.set_defaults(handler=cmd_workflows_limit)
+
+    dispatch = sub.add_parser("dispatch", help="maintenance mode, capability limits and waiting tasks")
+    d_sub = dispatch.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = d_sub.add_parser("status", help="maintenance mode, paused workflows and every limit with its usage")
+    p.set_defaults(handler=cmd_dispatch_status)
+    p = d_sub.add_parser("pause", help="maintenance mode on: nothing is dispatched (reports still apply)")
+    p.add_argument("--reason", metavar="TEXT")
+    p.set_defaults(handler=cmd_dispatch_pause)
+    p = d_sub.add_parser("resume", help="maintenance mode off: dispatch starts again")
+    p.set_defaults(handler=cmd_dispatch_resume)
+    p = d_sub.add_parser("waiting", help="tasks waiting for dispatch and why")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.set_defaults(handler=cmd_dispatch_waiting)
+    p = d_sub.add_parser("set-limit", help="at most N tasks of a capability dispatched or running at once")
+    p.add_argument("capability", metavar="CAPABILITY")
+    p.add_argument("max_in_flight", metavar="N", type=int)
+    p.set_defaults(handler=cmd_dispatch_set_limit)
+    p = d_sub.add_parser("remove-limit", help="remove a capability's limit")
+    p.add_argument("capability", metavar="CAPABILITY")
+    p.set_defaults(handler=cmd_dispatch_remove_limit)
 
     p = sub.add_parser("run", help="start a workflow session")
     p.add_argument("workflow_id", metavar="WORKFLOW_ID")
@@ -698,6 +998,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="poll interval when following")
     p.add_argument("--follow-for", type=float, default=None, help=argparse.SUPPRESS)  # bounded follow (tests)
     p.set_defaults(handler=cmd_logs)
+    _alerts_parser(sub)
     return parser
 
 

@@ -20,6 +20,10 @@ from opscore_sdk.exceptions import NotFoundError, SessionWaitTimeout
 from opscore_sdk.models import (
     Agent,
     AgentState,
+    Alert,
+    AlertRule,
+    CapabilityLimit,
+    DispatchStatus,
     Event,
     HumanTask,
     Model,
@@ -28,6 +32,8 @@ from opscore_sdk.models import (
     SessionStarted,
     StateRecord,
     StateReportAccepted,
+    WaitingTask,
+    WorkflowControl,
     WorkflowDefinition,
 )
 
@@ -370,6 +376,68 @@ class OpsCoreClient:
         """
         return Session.from_dict(self._post(f"/v1/opscore/sessions/{_seg(session_id)}/retry").json())
 
+    # --- dispatch controls --------------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, body: Any = None) -> Any:
+        # Every control write is idempotent (pausing twice is one pause), so it is retried like a GET.
+        response = self._transport.request(method, path, json=body, idempotent=True)
+        return response.json() if response.content else None
+
+    def pause_workflow(
+        self, workflow_id: str, *, reject_when_paused: bool = False, reason: str = ""
+    ) -> WorkflowControl:
+        """Pause every version of a workflow: new sessions wait as ``pending`` (running ones finish); with
+        ``reject_when_paused`` new sessions are refused (``ConflictError``). Raises ``NotFoundError``."""
+        body = {"rejectWhenPaused": reject_when_paused, "reason": reason}
+        return WorkflowControl.from_dict(self._send("POST", f"/v1/opscore/workflows/{_seg(workflow_id)}/pause", body))
+
+    def resume_workflow(self, workflow_id: str) -> WorkflowControl:
+        """Resume a paused workflow: its pending sessions start. Raises ``NotFoundError``."""
+        return WorkflowControl.from_dict(self._send("POST", f"/v1/opscore/workflows/{_seg(workflow_id)}/resume"))
+
+    def get_workflow_controls(self, workflow_id: str) -> WorkflowControl:
+        """A workflow's pause state and limit with its running/pending sessions. Raises ``NotFoundError``."""
+        return WorkflowControl.from_dict(self._get(f"/v1/opscore/workflows/{_seg(workflow_id)}/controls"))
+
+    def set_workflow_limit(self, workflow_id: str, max_running_sessions: int | None) -> WorkflowControl:
+        """Set (``None``: remove) the most sessions of a workflow running at once.
+
+        Raises ``ValidationError`` (below 1), ``NotFoundError``."""
+        body = {"maxRunningSessions": max_running_sessions}
+        return WorkflowControl.from_dict(self._send("PUT", f"/v1/opscore/workflows/{_seg(workflow_id)}/limits", body))
+
+    def dispatch_status(self) -> DispatchStatus:
+        """Maintenance mode, paused workflows and every concurrency limit with its current usage."""
+        return DispatchStatus.from_dict(self._get("/v1/opscore/dispatch"))
+
+    def pause_dispatch(self, *, reason: str = "") -> DispatchStatus:
+        """Maintenance mode on: nothing is dispatched anywhere in the cluster (state reports are still applied)."""
+        return DispatchStatus.from_dict(self._send("POST", "/v1/opscore/dispatch/pause", {"reason": reason}))
+
+    def resume_dispatch(self) -> DispatchStatus:
+        """Maintenance mode off: dispatch starts again."""
+        return DispatchStatus.from_dict(self._send("POST", "/v1/opscore/dispatch/resume"))
+
+    def list_waiting_tasks(self, *, page: int = 1, page_size: int | None = None) -> Page[WaitingTask]:
+        """Task runs waiting for dispatch, in dispatch order, each with ``waiting_reason``."""
+        return self._page(WaitingTask, "/v1/opscore/dispatch/waiting", {}, page, page_size)
+
+    def iter_waiting_tasks(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[WaitingTask]:
+        return self._iter(WaitingTask, "/v1/opscore/dispatch/waiting", {}, page_size)
+
+    def list_capability_limits(self) -> list[CapabilityLimit]:
+        """Every capability limit with its tasks in flight."""
+        return list(self._iter(CapabilityLimit, "/v1/opscore/capability-limits", {}, DEFAULT_PAGE_SIZE))
+
+    def set_capability_limit(self, capability: str, max_in_flight: int) -> CapabilityLimit:
+        """Set the most tasks of ``capability`` dispatched or running at once. Raises ``ValidationError``."""
+        body = {"maxInFlight": max_in_flight}
+        return CapabilityLimit.from_dict(self._send("PUT", f"/v1/opscore/capability-limits/{_seg(capability)}", body))
+
+    def delete_capability_limit(self, capability: str) -> None:
+        """Remove a capability's limit. Raises ``NotFoundError`` when it has none."""
+        self._send("DELETE", f"/v1/opscore/capability-limits/{_seg(capability)}")
+
     def wait_for_session(
         self,
         session_id: str,
@@ -541,3 +609,60 @@ class OpsCoreClient:
         except NotFoundError:
             return False
         return True
+
+    # --- alerts ---------------------------------------------------------------------------------------------
+
+    def list_alert_rules(self, *, page: int = 1, page_size: int | None = None) -> Page[AlertRule]:
+        """One page of alert rules, by name."""
+        return self._page(AlertRule, "/v1/opscore/alerts/rules", {}, page, page_size)
+
+    def get_alert_rule(self, rule_id: int | str) -> AlertRule:
+        """One alert rule. Raises ``NotFoundError``."""
+        return AlertRule.from_dict(self._get(f"/v1/opscore/alerts/rules/{_seg(str(rule_id))}"))
+
+    def create_alert_rule(
+        self,
+        *,
+        name: str,
+        condition: str,
+        channel: str,
+        target: str,
+        threshold: float | None = None,
+        workflow_id: str | None = None,
+        quiet_period_seconds: int | None = None,
+        enabled: bool = True,
+    ) -> AlertRule:
+        """Create an alert rule (docs/alerts.md lists the conditions and what ``threshold`` means for each).
+        Raises ``ValidationError`` naming the field at fault, ``ConflictError`` for a name already used."""
+        body: dict[str, Any] = {
+            "name": name,
+            "condition": condition,
+            "channel": channel,
+            "target": target,
+            "enabled": enabled,
+        }
+        if threshold is not None:
+            body["threshold"] = threshold
+        if workflow_id:
+            body["workflowId"] = workflow_id
+        if quiet_period_seconds is not None:
+            body["quietPeriodSeconds"] = quiet_period_seconds
+        return AlertRule.from_dict(self._post("/v1/opscore/alerts/rules", body).json())
+
+    def update_alert_rule(self, rule_id: int | str, **changes: Any) -> AlertRule:
+        """Change some fields of a rule, given by their API names (``enabled=False``, ``quietPeriodSeconds=60``,
+        ``threshold=30``…). Raises ``NotFoundError``, ``ValidationError``, ``ConflictError``."""
+        response = self._transport.request(
+            "PATCH", f"/v1/opscore/alerts/rules/{_seg(str(rule_id))}", json=changes, idempotent=True
+        )
+        return AlertRule.from_dict(response.json())
+
+    def delete_alert_rule(self, rule_id: int | str) -> None:
+        """Delete a rule with its alerts. Raises ``NotFoundError``."""
+        self._transport.request("DELETE", f"/v1/opscore/alerts/rules/{_seg(str(rule_id))}")
+
+    def list_alerts(
+        self, *, status: str | None = None, rule: int | str | None = None, page: int = 1, page_size: int | None = None
+    ) -> Page[Alert]:
+        """One page of alerts, newest first, each with its deliveries; ``status`` is ``firing`` or ``resolved``."""
+        return self._page(Alert, "/v1/opscore/alerts", {"status": status, "rule": rule}, page, page_size)

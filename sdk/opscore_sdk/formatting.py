@@ -172,6 +172,9 @@ def task_rows(session: Session, style: Style) -> list[list[str]]:
     for task in session.tasks:
         icon = _TASK_ICONS.get(task.status, "?")
         error = fmt_value(task.error, 50) if task.error else ""
+        note = style(error, "red") if error else ""
+        if not error and task.waiting_reason:
+            note = style(f"waiting: {task.waiting_reason}", "dim")
         rows.append(
             [
                 style(icon, _STATUS_COLOURS.get(task.status, "")),
@@ -180,13 +183,13 @@ def task_rows(session: Session, style: Style) -> list[list[str]]:
                 style.status(task.status),
                 task.agent_id or "-",
                 fmt_duration(task_duration_ms(task)),
-                style(error, "red") if error else "",
+                note,
             ]
         )
     return rows
 
 
-TASK_HEADERS = ["", "TASK", "TRY", "STATUS", "AGENT", "TIME", "ERROR"]
+TASK_HEADERS = ["", "TASK", "TRY", "STATUS", "AGENT", "TIME", "ERROR / WAITING FOR"]
 
 
 def session_summary_line(session: Session, style: Style) -> str:

@@ -216,6 +216,7 @@ class TaskRun(Model):
     dispatch_latency_ms: float | None = _key("dispatchLatencyMs")
     result: Any = _key("result")
     error: Any = _key("error")
+    waiting_reason: str | None = _key("waitingReason")
     kind: str = _key("kind", default="agent")
     prompt: str | None = _key("prompt")
     answered_by: str | None = _key("answeredBy")
@@ -291,6 +292,57 @@ class Event(Model):
     context: dict[str, Any] = _key("context", factory=dict)
 
 
+@dataclass
+class WorkflowControl(Model):
+    """A workflow's pause state and running-sessions limit, with its running and pending sessions."""
+
+    workflow_id: str = _key("workflowId", default="")
+    paused: bool = _key("paused", default=False)
+    paused_at: datetime | None = _ts("pausedAt")
+    reject_when_paused: bool = _key("rejectWhenPaused", default=False)
+    pause_reason: str = _key("pauseReason", default="")
+    max_running_sessions: int | None = _key("maxRunningSessions")
+    running_sessions: int = _key("runningSessions", default=0)
+    pending_sessions: int = _key("pendingSessions", default=0)
+
+
+@dataclass
+class CapabilityLimit(Model):
+    """The most tasks of one capability dispatched or running at once, and how many are now."""
+
+    capability: str = _key("capability", default="")
+    max_in_flight: int = _key("maxInFlight", default=0)
+    in_flight: int = _key("inFlight", default=0)
+
+
+@dataclass
+class DispatchStatus(Model):
+    """Maintenance mode, paused workflows and every concurrency limit with its usage."""
+
+    paused: bool = _key("paused", default=False)
+    paused_at: datetime | None = _ts("pausedAt")
+    reason: str = _key("reason", default="")
+    paused_workflows: list[str] = _key("pausedWorkflows", factory=list)
+    workflow_limits: list[dict[str, Any]] = _key("workflowLimits", factory=list)
+    capability_limits: list[CapabilityLimit] = _key("capabilityLimits", _list_of(CapabilityLimit), factory=list)
+    waiting_tasks: int = _key("waitingTasks", default=0)
+
+
+@dataclass
+class WaitingTask(Model):
+    """A task run waiting for dispatch, and why (``"limit summarise: 10/10"``, ``"workflow paused"``…)."""
+
+    task_run_id: str = _key("taskRunId", default="")
+    session_id: str = _key("sessionId", default="")
+    workflow_id: str = _key("workflowId", default="")
+    task_id: str = _key("taskId", default="")
+    capability: str = _key("capability", default="")
+    priority: int = _key("priority", default=0)
+    agent_id: str | None = _key("agentId")
+    ready_at: datetime | None = _ts("readyAt")
+    waiting_reason: str = _key("waitingReason", default="")
+
+
 M = TypeVar("M")
 
 
@@ -307,3 +359,55 @@ class Page(list, Generic[M]):
     @property
     def has_next(self) -> bool:
         return bool(self.next)
+
+
+@dataclass
+class AlertRule(Model):
+    """An alert rule: a condition (with its threshold and workflow filter), a channel and a quiet period."""
+
+    id: int | None = _key("id")
+    name: str = _key("name", default="")
+    condition: str = _key("condition", default="")
+    threshold: float | None = _key("threshold")
+    workflow_id: str | None = _key("workflowId")
+    channel: str = _key("channel", default="")
+    target: str = _key("target", default="")
+    quiet_period_seconds: int | None = _key("quietPeriodSeconds")
+    enabled: bool = _key("enabled", default=True)
+    created_at: datetime | None = _ts("createdAt")
+    updated_at: datetime | None = _ts("updatedAt")
+
+
+@dataclass
+class AlertDelivery(Model):
+    """One notification of an alert (``kind`` firing or resolved) and its attempts."""
+
+    id: int | None = _key("id")
+    kind: str = _key("kind", default="")
+    channel: str = _key("channel", default="")
+    status: str = _key("status", default="")
+    attempts: int = _key("attempts", default=0)
+    status_code: int | None = _key("statusCode")
+    reason: str | None = _key("reason")
+    next_attempt_at: datetime | None = _ts("nextAttemptAt")
+    created_at: datetime | None = _ts("createdAt")
+    sent_at: datetime | None = _ts("sentAt")
+
+
+@dataclass
+class Alert(Model):
+    """An alert raised by a rule for one subject (``key``: an agent, a workflow…), with its deliveries."""
+
+    id: int | None = _key("id")
+    rule_id: int | None = _key("ruleId")
+    rule_name: str = _key("ruleName", default="")
+    condition: str = _key("condition", default="")
+    key: str = _key("key", default="")
+    status: str = _key("status", default="")
+    summary: str = _key("summary", default="")
+    details: dict[str, Any] = _key("details", factory=dict)
+    occurrences: int = _key("occurrences", default=0)
+    fired_at: datetime | None = _ts("firedAt")
+    last_occurred_at: datetime | None = _ts("lastOccurredAt")
+    resolved_at: datetime | None = _ts("resolvedAt")
+    deliveries: list[AlertDelivery] = _key("deliveries", _list_of(AlertDelivery), factory=list)

@@ -4,9 +4,12 @@
 - ``start_deadline``: dispatched but no ``active`` by then → AgentKit accepted the task and never delivered it
   (contract 3). The run goes to another eligible agent, up to OPSCORE_TASK_MAX_REDELIVERIES times, and the agent's
   delivery-failure count goes up; after that the attempt fails.
-- ``queue_deadline``: pending with no able agent for that long → the run fails without retry.
+- ``queue_deadline``: pending with no able agent for that long → the run fails without retry. Runs held by an
+  operator's pause (maintenance mode, or a paused workflow's pending sessions) are not waiting for an agent: their
+  queue deadline is not enforced during the pause and is moved by its length on resume (``controls``).
 - ``timeout_at`` of a human task waiting for input → its ``onTimeout`` (fail, approve, reject or a default value).
-- ``remind_at`` of a waiting human task → a ``task.reminder`` event and webhook, once.
+- ``remind_at`` of a waiting human task → a ``task.reminder`` event and webhook, once. People's deadlines are
+  enforced during pauses too: a pause holds dispatch to agents, not answers.
 Retries waiting for their backoff need no deadline: the dispatch pass only takes runs whose ``ready_at`` passed.
 """
 
@@ -22,6 +25,7 @@ from django.db.models import Value
 
 from opscore_project.observability import events
 from workflows.engine import human
+from workflows.engine.controls import NO_CONTROLS, DispatchControls
 from workflows.engine.transitions import Transitions
 from workflows.models import TASK_RUN_IN_FLIGHT, TaskRun, TaskRunStatus
 
@@ -39,21 +43,24 @@ class Due:
         return {*self.timed_out, *self.not_started, *self.queue_expired, *self.input_expired, *self.reminders}
 
 
-def due_runs(*, now: datetime, limit: int) -> Due:
+def due_runs(*, now: datetime, limit: int, controls: DispatchControls = NO_CONTROLS) -> Due:
     """Overdue runs of each kind, in one query on Postgres (a UNION of three reads of the partial deadline
     indexes)."""
     runs = TaskRun.objects.order_by()
+    # ``due_kind``, not ``kind``: task runs have a ``kind`` field (agent, approval, input).
     timed_out = runs.filter(status__in=TASK_RUN_IN_FLIGHT, timeout_at__lte=now).annotate(due_kind=Value("t"))
     not_started = runs.filter(status=TaskRunStatus.DISPATCHED, start_deadline__lte=now).annotate(due_kind=Value("s"))
     expired = runs.filter(status=TaskRunStatus.PENDING, queue_deadline__lte=now).annotate(due_kind=Value("q"))
+    if controls.paused_workflows:
+        expired = expired.exclude(session__status="pending", session__workflow_id__in=sorted(controls.paused_workflows))
     waiting = runs.filter(status=TaskRunStatus.WAITING_FOR_INPUT)
     unanswered = waiting.filter(timeout_at__lte=now).annotate(due_kind=Value("w"))
     remind = waiting.filter(remind_at__lte=now).annotate(due_kind=Value("r"))
     due = Due()
     lists = {"t": due.timed_out, "s": due.not_started, "q": due.queue_expired, "w": due.input_expired}
     lists["r"] = due.reminders
-    queries = (timed_out, not_started, expired, unanswered, remind)
-    parts = [query.values_list("due_kind", "id")[:limit] for query in queries]
+    kinds = (timed_out, not_started) if controls.dispatch_paused else (timed_out, not_started, expired)
+    parts = [query.values_list("due_kind", "id")[:limit] for query in (*kinds, unanswered, remind)]
     if connection.features.supports_slicing_ordering_in_compound:
         rows = parts[0].union(*parts[1:], all=True)
     else:  # SQLite: three queries

@@ -4,6 +4,10 @@ Set-based: one SELECT of the ready runs (highest priority, then oldest; SKIP LOC
 take the same run), one SELECT of the free agents, matching in memory, one compare-and-swap UPDATE claiming the
 chosen agents (an agent that stopped being free meanwhile is simply not claimed), one UPDATE of the runs, one
 INSERT into the outbox, one INSERT of events. The POST to AgentKit happens later, outside any transaction.
+
+Operator controls (``controls``): maintenance mode makes the pass do nothing; paused workflows and limits that are
+full are left out of the ready-runs read, and the room left in the others is handed out in priority order while
+matching. With no control configured the pass runs exactly as without them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from lifecycle.services import agents_claim_idle
 from opscore_project.lib.db import bulk_update_rows
 from opscore_project.observability import events
 from workflows import dispatching, selectors
+from workflows.engine.controls import DispatchControls, DispatchGate, dispatch_controls_read, dispatch_gate
 from workflows.engine.oplog import EventBuffer
 from workflows.models import SessionStatus, TaskRun, TaskRunStatus, WorkflowSession
 
@@ -70,10 +75,13 @@ SELECT r.id, r.session_id, r.task_id, r.attempt, r.capability, r.priority, r.tar
 FROM workflows_taskrun r JOIN workflows_workflowsession s ON s.id = r.session_id
 WHERE r.status = 'pending' AND r.ready_at <= %(now)s
   AND (r.target_agent_id = ANY(%(agents)s) OR (r.target_agent_id IS NULL AND r.capability = ANY(%(capabilities)s)))
-ORDER BY r.priority DESC, r.ready_at, r.created_at
+{held}ORDER BY r.priority DESC, r.ready_at, r.created_at
 LIMIT %(limit)s
 FOR UPDATE OF r SKIP LOCKED
 """
+# Added to the ready-runs read only while something is paused or a limit is full.
+_HELD_WORKFLOWS_SQL = "  AND NOT (s.status = 'pending' AND s.workflow_id = ANY(%(held_workflows)s))\n"
+_FULL_CAPABILITIES_SQL = "  AND NOT (r.capability = ANY(%(full_capabilities)s))\n"
 
 
 def _free_agents(now: datetime) -> list[Agent]:
@@ -83,9 +91,12 @@ def _free_agents(now: datetime) -> list[Agent]:
     return list(Agent.objects.raw(_FREE_AGENTS_SQL, [cutoff, FREE_AGENTS_LIMIT]))
 
 
-def _ready_runs(agents: list[Agent], now: datetime, limit: int) -> list[TaskRun]:
-    """Pending runs the free agents could take, best first, locked (SKIP LOCKED), each with its session."""
+def _ready_runs(agents: list[Agent], now: datetime, limit: int, gate: DispatchGate | None = None) -> list[TaskRun]:
+    """Pending runs the free agents could take, best first, locked (SKIP LOCKED), each with its session; runs the
+    gate holds back entirely (paused workflow, full limit) are not read, so they never crowd out others."""
     capabilities = sorted({c for agent in agents if agent.capabilities_known for c in agent.capabilities or []})
+    held_workflows = gate.held_workflows if gate is not None else []
+    full_capabilities = gate.full_capabilities if gate is not None else []
     if not settings.IS_POSTGRES:
         routes = Q(target_agent_id__in=[agent.pk for agent in agents]) | Q(
             target_agent__isnull=True, capability__in=capabilities
@@ -95,10 +106,19 @@ def _ready_runs(agents: list[Agent], now: datetime, limit: int) -> list[TaskRun]
             .select_related("session")
             .only(*_DISPATCH_FIELDS)
             .filter(routes, status=TaskRunStatus.PENDING, ready_at__lte=now)
+            .exclude(session__status=SessionStatus.PENDING, session__workflow_id__in=held_workflows)
+            .exclude(capability__in=full_capabilities)
             .order_by("-priority", "ready_at", "created_at")[:limit]
         )
     params = {"now": now, "agents": [agent.pk for agent in agents], "capabilities": capabilities, "limit": limit}
-    runs = list(TaskRun.objects.raw(_READY_RUNS_SQL, params))
+    held = ""
+    if held_workflows:
+        held += _HELD_WORKFLOWS_SQL
+        params["held_workflows"] = held_workflows
+    if full_capabilities:
+        held += _FULL_CAPABILITIES_SQL
+        params["full_capabilities"] = full_capabilities
+    runs = list(TaskRun.objects.raw(_READY_RUNS_SQL.format(held=held), params))
     for run in runs:
         run.session = WorkflowSession(
             pk=run.session_id,
@@ -109,9 +129,10 @@ def _ready_runs(agents: list[Agent], now: datetime, limit: int) -> list[TaskRun]
     return runs
 
 
-def _match(runs: list[TaskRun], agents: list[Agent]) -> list[tuple[TaskRun, Agent]]:
+def _match(runs: list[TaskRun], agents: list[Agent], gate: DispatchGate | None = None) -> list[tuple[TaskRun, Agent]]:
     """Pair runs (in priority order) with free agents (least recently assigned first). A run avoids the agent
-    that failed to start it unless that agent is the only one able to take it."""
+    that failed to start it unless that agent is the only one able to take it. A run the gate holds back (its
+    limit has no room left) waits, and the runs behind it are still matched."""
     by_pk = {agent.pk: agent for agent in agents}
     by_capability: dict[str, list[Agent]] = defaultdict(list)
     for agent in agents:
@@ -123,6 +144,8 @@ def _match(runs: list[TaskRun], agents: list[Agent]) -> list[tuple[TaskRun, Agen
     for run in runs:
         if len(taken) == len(by_pk):
             break
+        if gate is not None and not gate.allows(run):
+            continue
         if run.target_agent_id is not None:
             candidates = [by_pk[run.target_agent_id]] if run.target_agent_id in by_pk else []
         else:
@@ -138,20 +161,30 @@ def _match(runs: list[TaskRun], agents: list[Agent]) -> list[tuple[TaskRun, Agen
             break
         choice = choice or avoided
         if choice is not None:
+            if gate is not None:
+                gate.take(run)
             taken.add(choice.pk)
             pairs.append((run, choice))
     return pairs
 
 
-def dispatch_ready(*, now: datetime, events_buffer: EventBuffer, limit: int) -> list[Dispatched]:
-    """Dispatch as many ready runs as there are able free agents. Call inside a transaction."""
+def dispatch_ready(
+    *, now: datetime, events_buffer: EventBuffer, limit: int, controls: DispatchControls | None = None
+) -> list[Dispatched]:
+    """Dispatch as many ready runs as there are able free agents, within the operator's controls (read now
+    unless the step passes what it read). Call inside a transaction, under the engine lock (``engine_step``)."""
+    if controls is None:
+        controls = dispatch_controls_read()
+    if controls.dispatch_paused:
+        return []  # maintenance mode
     agents = _free_agents(now)
     if not agents:
         return []  # saturated: nothing to lock or read (the common case under load)
-    runs = _ready_runs(agents, now, min(limit, RUNS_PER_FREE_AGENT * len(agents)))
+    gate = dispatch_gate(controls)
+    runs = _ready_runs(agents, now, min(limit, RUNS_PER_FREE_AGENT * len(agents)), gate)
     if not runs:
         return []
-    pairs = _match(runs, agents)
+    pairs = _match(runs, agents, gate)
     if not pairs:
         return []
     claimed = agents_claim_idle(claims={agent.pk: str(run.pk) for run, agent in pairs}, now=now)

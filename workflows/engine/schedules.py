@@ -12,6 +12,7 @@ from django.utils import timezone
 from opscore_project.errors import ValidationFailed
 from opscore_project.observability import events
 from opscore_project.observability.oplog import log_operation
+from workflows.engine.controls import workflow_pause_state
 from workflows.engine.definitions import definition_get
 from workflows.engine.sessions import session_start
 from workflows.models import SESSION_ACTIVE, WorkflowDefinition, WorkflowSchedule, WorkflowSession
@@ -52,6 +53,14 @@ def workflow_schedule_run(*, schedule_id: int, now: datetime | None = None) -> S
             )
             return ScheduleRun(None, "previous run still active")
         definition = definition_get(workflow_id=schedule.workflow_id, version=schedule.version or None)
+        if workflow_pause_state(workflow_id=schedule.workflow_id):
+            log_operation(
+                events.SCHEDULE_SKIPPED,
+                {"schedule": schedule.name, "reason": "workflow paused"},
+                message=f"Schedule {schedule.name!r} skipped: workflow {schedule.workflow_id} is paused and "
+                "refuses new sessions",
+            )
+            return ScheduleRun(None, "workflow paused (rejectWhenPaused)")
         session, _ = session_start(
             definition=definition,
             agent=schedule.agent,

@@ -14,10 +14,18 @@ from opscore_project.errors import Conflict, NotFound, ValidationFailed
 from opscore_project.lib.db import bulk_insert_rows
 from opscore_project.observability import events
 from workflows.engine import planning
+from workflows.engine.controls import limits_lock, workflow_pause_state
 from workflows.engine.oplog import EventBuffer
 from workflows.engine.reports import engine_wake
 from workflows.engine.transitions import Transitions, announce_waiting, enqueue_human_notices
-from workflows.models import SessionStatus, TaskRun, WorkflowDefinition, WorkflowSchedule, WorkflowSession
+from workflows.models import (
+    SessionStatus,
+    TaskRun,
+    WorkflowControl,
+    WorkflowDefinition,
+    WorkflowSchedule,
+    WorkflowSession,
+)
 from workflows.validation import capability_problems
 
 
@@ -33,8 +41,10 @@ def session_start(
 ) -> tuple[WorkflowSession, bool]:
     """Create a session pinned to ``definition`` with its first task runs, and wake the engine to dispatch them.
 
-    With ``idempotency_key`` the same key always returns the same session. Returns (session, created).
-    Raises ValidationFailed when tasks lack the capability they would be routed by (no ``agent``).
+    With ``idempotency_key`` the same key always returns the same session. Returns (session, created). While the
+    workflow is paused the session waits as ``pending``; raises Conflict instead when the pause rejects new
+    sessions (``rejectWhenPaused``). Raises ValidationFailed when tasks lack the capability they would be routed
+    by (no ``agent``).
     """
     now = now or timezone.now()
     if agent is None and (problems := capability_problems(definition.spec)):
@@ -43,6 +53,12 @@ def session_start(
         existing = WorkflowSession.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing, False
+    paused = workflow_pause_state(workflow_id=definition.workflow_id)
+    if paused:
+        raise Conflict(
+            f"Workflow {definition.workflow_id!r} is paused and refuses new sessions; resume it first.",
+            errors={"workflowId": ["Paused (rejectWhenPaused)."]},
+        )
     try:
         with transaction.atomic():
             session = WorkflowSession.objects.create(
@@ -58,8 +74,10 @@ def session_start(
             buffer = EventBuffer()
             buffer.add(
                 events.SESSION_CREATED,
-                {"workflowId": definition.workflow_id, "version": definition.version},
-                message=f"Session of {definition} created",
+                {"workflowId": definition.workflow_id, "version": definition.version}
+                | ({"held": "workflow paused"} if paused is not None else {}),
+                message=f"Session of {definition} created"
+                + (" (waiting: the workflow is paused)" if paused is not None else ""),
                 agent_id=agent.agent_id if agent else "",
                 session_id=session.pk,
             )
@@ -108,13 +126,39 @@ def session_cancel(*, session_id: uuid.UUID | str, reason: str = "Cancelled by o
 
 
 def session_retry(*, session_id: uuid.UUID | str) -> WorkflowSession:
-    """Re-run a failed session from its failed step(s); completed steps keep their results. Raises Conflict."""
+    """Re-run a failed session from its failed step(s); completed steps keep their results. Raises Conflict.
+
+    A session that had started resumes as running, unless its workflow is at its running-sessions limit: then it
+    waits as pending, like a new session, until there is room."""
     with transaction.atomic():
+        limit = _running_sessions_limit(session_id)
+        if limit is not None:
+            limits_lock()  # before the session's row lock, as in the engine step
         tx = Transitions(timezone.now())
         session = _locked(tx, session_id)
         if session.status != SessionStatus.FAILED:
             raise Conflict(f"Only a failed session can be retried (this one is {session.status}).")
         tx.retry_session(session)
         tx.write()
+        if limit is not None and session.status == SessionStatus.RUNNING:
+            running = WorkflowSession.objects.filter(workflow_id=session.workflow_id, status=SessionStatus.RUNNING)
+            if running.exclude(pk=session.pk).count() >= limit:
+                WorkflowSession.objects.filter(pk=session.pk, status=SessionStatus.RUNNING).update(
+                    status=SessionStatus.PENDING
+                )
+                session.status = SessionStatus.PENDING
         engine_wake()
     return session
+
+
+def _running_sessions_limit(session_id: uuid.UUID | str) -> int | None:
+    try:
+        key = uuid.UUID(str(session_id))
+    except ValueError:
+        return None
+    workflow_id = WorkflowSession.objects.filter(pk=key).values_list("workflow_id", flat=True).first()
+    if workflow_id is None:
+        return None
+    return (
+        WorkflowControl.objects.filter(workflow_id=workflow_id).values_list("max_running_sessions", flat=True).first()
+    )

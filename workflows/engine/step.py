@@ -9,13 +9,14 @@ lock, or by the next one (every writer also NOTIFYs, and loops also wake on a ti
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from workflows.engine.controls import dispatch_controls_read, limits_lock
 from workflows.engine.deadlines import Due, apply_deadlines, due_runs
 from workflows.engine.dispatch import dispatch_ready
 from workflows.engine.oplog import EventBuffer
@@ -86,8 +87,12 @@ def engine_step(*, now: datetime | None = None, limit: int | None = None) -> Ste
     with transaction.atomic():
         if not _engine_lock():
             return None
+        controls = dispatch_controls_read()
+        if controls.has_limits:
+            limits_lock()  # before any row lock (lock order: engine → limits → rows)
+            controls = replace(controls, limits_locked=True)
         reports = _claim_reports(limit)
-        due = due_runs(now=now, limit=limit) if _deadlines_due(explicit_now) else Due()
+        due = due_runs(now=now, limit=limit, controls=controls) if _deadlines_due(explicit_now) else Due()
         run_ids = {report.run_id for report in reports} | due.run_ids
         if run_ids:
             tx = Transitions(now, buffer)
@@ -98,7 +103,7 @@ def engine_step(*, now: datetime | None = None, limit: int | None = None) -> Ste
                     apply_report(tx, run, report)
             apply_deadlines(tx, due)
             tx.write(flush_events=False)
-        dispatched = dispatch_ready(now=now, events_buffer=buffer, limit=limit)
+        dispatched = dispatch_ready(now=now, events_buffer=buffer, limit=limit, controls=controls)
         buffer.flush()
     deadlines = len(due.run_ids)
     return StepResult(

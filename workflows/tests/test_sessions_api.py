@@ -114,8 +114,8 @@ def test_session_detail_has_the_documented_shape(api_client, sample, make_agent,
     first = body["tasks"][0]
     assert set(first) == {
         "taskRunId", "taskId", "attempt", "status", "agentId", "createdAt", "readyAt", "dispatchedAt", "startedAt",
-        "endedAt", "durationMs", "queueWaitMs", "dispatchLatencyMs", "result", "error", "kind", "prompt",
-        "answeredBy", "answeredAt", "answeredVia",
+        "endedAt", "durationMs", "queueWaitMs", "dispatchLatencyMs", "result", "error", "waitingReason", "kind",
+        "prompt", "answeredBy", "answeredAt", "answeredVia",
     }  # fmt: skip
     assert first["status"] == "completed" and first["result"] == {"summary": "s"} and first["durationMs"] >= 0
     assert [t["taskId"] for t in body["tasks"]] == ["s1", "s2"]

@@ -2,6 +2,7 @@ import pytest
 
 from opscore_project.observability import events
 from opscore_project.observability.context import request_id_var
+from opscore_project.observability.counters import counters_flush
 from opscore_project.observability.models import MetricCounter
 from opscore_project.observability.oplog import counter_increments, log_operation
 
@@ -33,11 +34,13 @@ def test_secret_context_keys_are_redacted():
     assert event.context["headers"]["Authorization"] == "[REDACTED]"
 
 
-def test_counters_are_incremented_after_commit(django_capture_on_commit_callbacks):
+def test_counters_are_buffered_and_written_by_the_flush(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         log_operation(events.TASK_DISPATCHED, task_id="t1")
         log_operation(events.TASK_DISPATCHED, task_id="t2")
         log_operation(events.TASK_COMPLETED, {"duration_ms": 700}, task_id="t1")
+    assert not MetricCounter.objects.exists()  # buffered in this process: no hot-row write per event
+    counters_flush()
     values = {(c.name, c.labels): c.value for c in MetricCounter.objects.all()}
     assert values[("operation_events_total", "level=info,type=task.dispatched")] == 2
     assert values[("task_duration_seconds_bucket", "le=1.0,status=completed")] == 1

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('lifecycle', '0005_agent_delivery_failures'),
-        ('workflows', '0005_task_run_redeliveries_db_default'),
+        ('workflows', '0006_dispatch_controls_and_limits'),
     ]
 
     operations = [

@@ -1,0 +1,1 @@
+"""Alerts: rules over the operation log and live state, alerts that fire and resolve, and their deliveries."""
