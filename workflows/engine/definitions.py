@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -51,13 +52,27 @@ def definition_create(
     return existing, False
 
 
+# Definitions never change once stored, so each process keeps the ones it has read (with their parsed graph): a
+# trigger then reads only the id (and content hash) of the version it wants. Bounded; the oldest go first.
+_DEFINITIONS_KEPT = 256
+_definitions: dict[tuple[int, str], WorkflowDefinition] = {}
+_definitions_lock = threading.Lock()
+
+
 def definition_get(*, workflow_id: str, version: str | None = None) -> WorkflowDefinition:
     """The given version, or the latest one. Raises NotFound."""
     queryset = WorkflowDefinition.objects.filter(workflow_id=workflow_id)
     if version:
         queryset = queryset.filter(version=version)
-    definition = queryset.order_by("-created_at", "-id").first()
-    if definition is None:
+    key = queryset.order_by("-created_at", "-id").values_list("pk", "content_hash").first()
+    if key is None:
         suffix = f" version {version!r}" if version else ""
         raise NotFound(f"Workflow definition {workflow_id!r}{suffix} does not exist.")
+    definition = _definitions.get(key)
+    if definition is None:
+        definition = WorkflowDefinition.objects.get(pk=key[0])
+        with _definitions_lock:
+            if len(_definitions) >= _DEFINITIONS_KEPT:
+                _definitions.pop(next(iter(_definitions)))
+            _definitions[key] = definition
     return definition

@@ -44,6 +44,10 @@ _SESSION_END_EVENTS = {
 }
 
 
+# What the engine never reads of the agents it loads with sessions and runs (JSON decoded for nothing otherwise).
+_AGENT_UNUSED = ("agent__metadata", "agent__state_details", "agent__contact_endpoint")
+
+
 class Transitions:
     def __init__(self, now: datetime, events_buffer: EventBuffer | None = None) -> None:
         self.now = now
@@ -67,7 +71,12 @@ class Transitions:
     def load(self, session_ids: set[uuid.UUID] | None = None, *, run_ids: set[uuid.UUID] | None = None) -> None:
         """Lock the sessions (in id order: one lock order everywhere), given by id or as the sessions of
         ``run_ids``, and load every run of theirs."""
-        locked = WorkflowSession.objects.select_for_update(of=("self",)).select_related("agent").order_by("pk")
+        locked = (
+            WorkflowSession.objects.select_for_update(of=("self",))
+            .select_related("agent")
+            .defer(*_AGENT_UNUSED)
+            .order_by("pk")
+        )
         if run_ids is not None:
             locked = locked.filter(pk__in=TaskRun.objects.filter(pk__in=run_ids).order_by().values("session_id"))
         else:
@@ -84,6 +93,7 @@ class Transitions:
             TaskRun.objects.select_for_update(of=("self",))
             .filter(session_id__in=list(self.sessions))
             .select_related("agent")
+            .defer(*_AGENT_UNUSED, "agent__capabilities")  # a run's agent is only named in events
             .order_by("attempt")
         )
         for run in runs:

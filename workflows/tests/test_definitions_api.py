@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from workflows import services
 from workflows.models import WorkflowDefinition
 from workflows.tests.conftest import linear
 
@@ -86,3 +87,23 @@ def test_the_openapi_schema_builds(operator_api_client):
     response = operator_api_client.get("/api/schema/")
     assert response.status_code == 200
     assert b"/v1/opscore/sessions/{session_id}/retry" in response.content
+
+
+def test_a_process_reads_a_definition_once_and_still_sees_new_versions(django_assert_num_queries):
+    first, _ = services.definition_create(data=_cached_definition("1"))
+    with django_assert_num_queries(2):  # the id, then the row
+        read = services.definition_get(workflow_id="cached")
+    assert read.pk == first.pk
+    with django_assert_num_queries(1):  # the id only: the parsed definition is kept
+        assert services.definition_get(workflow_id="cached") is read
+    second, _ = services.definition_create(data=_cached_definition("2"))
+    assert services.definition_get(workflow_id="cached").pk == second.pk
+    assert services.definition_get(workflow_id="cached", version="1").pk == first.pk
+
+
+def _cached_definition(version: str) -> dict:
+    return {
+        "id": "cached",
+        "version": version,
+        "tasks": [{"taskId": "only", "agentCapability": "c", "nextTaskId": None}],
+    }
