@@ -201,6 +201,7 @@ def main() -> int:
     ensure_admin(env)
     manage(env, "opscore_setup_schedules")
     manage(env, "load_workflows", "workflows/samples")
+    manage(env, "load_workflows", "examples/workflows/review_and_publish.yaml")  # a human-in-the-loop sample
     operator_token, token_created = ensure_operator_token(env)
 
     processes: list[subprocess.Popen] = []

@@ -332,6 +332,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SessionStatusEnum": "workflows.models.SessionStatus",
         "TaskRunStatusEnum": "workflows.models.TaskRunStatus",
+        "TaskKindEnum": "workflows.models.TaskKind",
         "AlertStatusEnum": "opscore_project.alerts.models.AlertStatus",
         "AlertDeliveryStatusEnum": "opscore_project.alerts.models.DeliveryStatus",
     },

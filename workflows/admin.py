@@ -9,10 +9,14 @@ from django.db.models import QuerySet
 
 from opscore_project.errors import ApiError
 from workflows import admin_controls, services
+from workflows.engine.human import actor_for, answer_problems
 from workflows.models import (
     CallbackDelivery,
     DefinitionSource,
+    PendingHumanTask,
+    TaskKind,
     TaskRun,
+    TaskRunStatus,
     WorkflowDefinition,
     WorkflowSchedule,
     WorkflowSession,
@@ -106,6 +110,9 @@ class TaskRunInline(admin.TabularInline):
         "attempt",
         "status",
         "agent",
+        "answered_by",
+        "answered_at",
+        "answered_via",
         "ready_at",
         "dispatched_at",
         "accepted_at",
@@ -226,3 +233,107 @@ class CallbackDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class AnswerForm(forms.ModelForm):
+    """Answer one waiting human task: an option and a comment (approval) or a JSON value (input)."""
+
+    option = forms.CharField(required=False, help_text="Approval: one of the task's options (approve, reject…).")
+    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}))
+    value = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80, "style": "font-family: monospace"}),
+        help_text="Input: the value as a JSON object matching the task's inputSchema.",
+    )
+
+    class Meta:
+        model = PendingHumanTask
+        fields: list[str] = []
+
+    def answer_body(self) -> dict:
+        data = self.cleaned_data
+        if self.instance.kind == TaskKind.APPROVAL:
+            return {"option": data.get("option") or "", "comment": data.get("comment") or ""}
+        try:
+            return {"value": json.loads(data.get("value") or "")}
+        except ValueError:
+            return {"value": None}
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.kind == TaskKind.INPUT:
+            try:
+                json.loads(data.get("value") or "")
+            except ValueError:
+                self.add_error("value", "Not valid JSON.")
+                return data
+        for field, msgs in answer_problems(self.instance, self.answer_body()).items():
+            self.add_error("option" if field == "option" else "comment" if field == "comment" else "value", msgs)
+        return data
+
+
+@admin.register(PendingHumanTask)
+class PendingHumanTaskAdmin(admin.ModelAdmin):
+    """Approval and input tasks waiting for a person. Open one to answer it (recorded as answered from the admin,
+    by the logged-in user); select approvals to approve or reject them at once."""
+
+    form = AnswerForm
+    list_display = ("task_id", "kind", "prompt", "session", "assignees", "created_at", "timeout_at")
+    list_filter = ("kind",)
+    search_fields = ("task_id", "prompt", "session__workflow_id")
+    actions = ["approve_tasks", "reject_tasks"]
+    readonly_fields = ("session", "task_id", "kind", "prompt", "assignees", "created_at", "timeout_at", "schema")
+    fields = (*readonly_fields, "option", "comment", "value")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status=TaskRunStatus.WAITING_FOR_INPUT).select_related("session")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Options / input schema")
+    def schema(self, obj: PendingHumanTask) -> str:
+        from django.utils.html import format_html
+
+        task = obj.session.definition.task(obj.task_id)
+        shown = task.get("options") if obj.kind == TaskKind.APPROVAL else task.get("inputSchema")
+        return format_html("<pre>{}</pre>", json.dumps(shown, indent=2))
+
+    def _answer(self, request, run: TaskRun, body: dict) -> bool:
+        try:
+            services.human_task_answer(
+                session_id=run.session_id, task_id=run.task_id, actor=actor_for(request.user), body=body,
+                interface="admin",
+            )  # fmt: skip
+        except ApiError as exc:
+            self.message_user(request, f"{run.task_id} of {run.session_id}: {exc.message} {exc.errors or ''}",
+                              messages.WARNING)  # fmt: skip
+            return False
+        return True
+
+    def save_model(self, request, obj, form, change):
+        if self._answer(request, obj, form.answer_body()):
+            self.message_user(request, f"Task {obj.task_id} answered.", messages.SUCCESS)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # nothing related is edited here
+
+    def _each(self, request, queryset: QuerySet, option: str) -> None:
+        done = sum(
+            self._answer(request, run, {"option": option, "comment": ""})
+            for run in queryset
+            if run.kind == TaskKind.APPROVAL
+        )
+        if done:
+            self.message_user(request, f"{done} task(s) answered {option}.", messages.SUCCESS)
+
+    @admin.action(description="Approve selected approval tasks")
+    def approve_tasks(self, request, queryset):
+        self._each(request, queryset, "approve")
+
+    @admin.action(description="Reject selected approval tasks")
+    def reject_tasks(self, request, queryset):
+        self._each(request, queryset, "reject")

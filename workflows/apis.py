@@ -21,16 +21,19 @@ from opscore_project.lib.timeparse import parse_iso_timestamp
 from opscore_project.pagination import StandardPagination
 from opscore_project.schema import PAGE_PARAMETERS, error_responses, paginated_list_responses
 from workflows import selectors, services
-from workflows.models import DefinitionSource, SessionStatus
+from workflows.engine import human
+from workflows.models import DefinitionSource, SessionStatus, TaskKind
 from workflows.serializers import (
     AgentTriggerRequestSerializer,
     AgentTriggerResponseSerializer,
     DefinitionResponseSerializer,
     DefinitionSerializer,
+    HumanTaskSerializer,
     RunRequestSerializer,
     RunResponseSerializer,
     SessionDetailSerializer,
     SessionSummarySerializer,
+    TaskInputRequestSerializer,
 )
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -317,3 +320,93 @@ class SessionRetryApi(APIView):
         _session_or_404(session_id)
         services.session_retry(session_id=session_id)
         return Response(selectors.session_detail(_session_or_404(session_id)), status=status.HTTP_202_ACCEPTED)
+
+
+INTERFACE_HEADER = OpenApiParameter(
+    "X-OpsCore-Interface",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    enum=["api", "sdk", "cli"],
+    description="Recorded in the answer's audit as the interface it came from (default api).",
+)
+
+
+def _interface(request: Request) -> str:
+    """Where an answer came from, for its audit: what the SDK and CLI say, ``dashboard`` only for a logged-in
+    staff user's browser (a token cannot claim it)."""
+    claimed = (request.headers.get("X-OpsCore-Interface") or "api").strip().lower()
+    if claimed in ("api", "sdk", "cli"):
+        return claimed
+    if claimed == "dashboard" and getattr(request.user, "owner", None) is None:
+        return "dashboard"
+    return "api"
+
+
+def _human_task(run) -> dict[str, Any]:
+    return human.human_task_as_dict(run, selectors.human_task_definition(run))
+
+
+class InboxApi(APIView):
+    required_scope = OPERATOR
+
+    @extend_schema(
+        operation_id="inbox_list",
+        summary="Human tasks waiting for input that the caller may answer, oldest first",
+        parameters=[
+            OpenApiParameter("workflow", OpenApiTypes.STR, description="Workflow definition id."),
+            OpenApiParameter("session", OpenApiTypes.STR, description="Session id."),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=[TaskKind.APPROVAL, TaskKind.INPUT]),
+            *PAGE_PARAMS,
+        ],
+        responses=paginated_list_responses(HumanTaskSerializer, 400, 401),
+        tags=["inbox"],
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        kind = params.get("kind") or None
+        if kind and kind not in (TaskKind.APPROVAL, TaskKind.INPUT):
+            raise ValidationFailed({"kind": ["Unknown kind; accepted: approval, input."]})
+        runs = selectors.human_task_inbox(
+            actor=human.actor_for(request.user),
+            workflow=params.get("workflow") or None,
+            session=params.get("session") or None,
+            kind=kind,
+        )
+        return _paginated(request, self, runs, _human_task)
+
+
+class TaskInputApi(APIView):
+    required_scope = OPERATOR
+
+    @extend_schema(
+        operation_id="sessions_task_input",
+        summary="Answer a human task: approve/reject an approval, or submit an input task's value",
+        description='Body `{"option": "approve", "comment": "…"}` for an approval, `{"value": {…}}` for an '
+        "input. 403 when the caller is not among the task's assignees; 409 when it was answered already (the "
+        "message names who answered first) or is not waiting; 400 naming each bad field. The same "
+        "Idempotency-Key from the same caller returns the stored answer.",
+        request=TaskInputRequestSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="Repeating the request with the same key returns the stored answer.",
+            ),
+            INTERFACE_HEADER,
+        ],
+        responses={200: HumanTaskSerializer, **error_responses(400, 401, 403, 404, 409)},
+        tags=["inbox"],
+    )
+    def post(self, request: Request, session_id: str, task_id: str) -> Response:
+        run, _ = human.human_task_answer(
+            session_id=session_id,
+            task_id=task_id,
+            actor=human.actor_for(request.user),
+            body=request.data,
+            interface=_interface(request),
+            idempotency_key=_idempotency_key(request),
+        )
+        return Response(_human_task(run))

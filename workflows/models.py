@@ -71,12 +71,13 @@ class WorkflowDefinition(models.Model):
 class SessionStatus(models.TextChoices):
     PENDING = "pending"
     RUNNING = "running"
+    WAITING_FOR_INPUT = "waiting_for_input", "Waiting for input"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
 
-SESSION_ACTIVE = (SessionStatus.PENDING, SessionStatus.RUNNING)
+SESSION_ACTIVE = (SessionStatus.PENDING, SessionStatus.RUNNING, SessionStatus.WAITING_FOR_INPUT)
 
 
 class WorkflowSession(models.Model):
@@ -91,7 +92,7 @@ class WorkflowSession(models.Model):
         related_name="workflow_sessions",
         help_text="The agent the workflow was triggered for (none: routed by capability).",
     )
-    status = models.CharField(max_length=10, choices=SessionStatus.choices, default=SessionStatus.PENDING)
+    status = models.CharField(max_length=20, choices=SessionStatus.choices, default=SessionStatus.PENDING)
     initial_payload = models.JSONField(default=dict, blank=True)
     callback_url = models.URLField(max_length=2048, blank=True, default="")
     idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
@@ -124,14 +125,31 @@ class TaskRunStatus(models.TextChoices):
     PENDING = "pending"
     DISPATCHED = "dispatched"
     RUNNING = "running"
+    WAITING_FOR_INPUT = "waiting_for_input", "Waiting for input"
     COMPLETED = "completed"
+    REJECTED = "rejected"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
 
 
-TASK_RUN_ACTIVE = (TaskRunStatus.PENDING, TaskRunStatus.DISPATCHED, TaskRunStatus.RUNNING)
+class TaskKind(models.TextChoices):
+    AGENT = "agent"
+    APPROVAL = "approval"
+    INPUT = "input"
+
+
+HUMAN_KINDS = (TaskKind.APPROVAL, TaskKind.INPUT)
+# A waiting human task is active (the session is not done) but holds no agent and is never dispatched.
+TASK_RUN_ACTIVE = (
+    TaskRunStatus.PENDING,
+    TaskRunStatus.DISPATCHED,
+    TaskRunStatus.RUNNING,
+    TaskRunStatus.WAITING_FOR_INPUT,
+)
+# Agent work still going on in a session (a session with none of these but a waiting run is waiting for input).
+TASK_RUN_AGENT_WORK = (TaskRunStatus.PENDING, TaskRunStatus.DISPATCHED, TaskRunStatus.RUNNING)
 TASK_RUN_IN_FLIGHT = (TaskRunStatus.DISPATCHED, TaskRunStatus.RUNNING)
 
 
@@ -148,7 +166,8 @@ class TaskRun(models.Model):
     try_number = models.PositiveIntegerField(default=1, help_text="Attempt within the current retry budget.")
     fallback_for = models.CharField(max_length=100, blank=True, default="", help_text="Task this one stands in for.")
     retry_round = models.PositiveIntegerField(default=0, help_text="The session's retry round it belongs to.")
-    status = models.CharField(max_length=10, choices=TaskRunStatus.choices, default=TaskRunStatus.PENDING)
+    status = models.CharField(max_length=20, choices=TaskRunStatus.choices, default=TaskRunStatus.PENDING)
+    kind = models.CharField(max_length=10, choices=TaskKind.choices, default=TaskKind.AGENT, db_default=TaskKind.AGENT)
     capability = models.CharField(max_length=255)
     priority = models.IntegerField(default=0)
     target_agent = models.ForeignKey(
@@ -200,6 +219,19 @@ class TaskRun(models.Model):
         related_name="+",
         help_text="An agent that failed to start this run: others are preferred.",
     )
+    # Human tasks (approval / input). The prompt is resolved when the run is created; the assignees are copied
+    # from the definition so the inbox reads them from the row. The answer fields are written once, by
+    # compare-and-swap on the waiting status, and never changed afterwards (the audit of who decided what).
+    prompt = models.TextField(blank=True, default="", db_default="")
+    assignees = models.JSONField(
+        null=True, blank=True, default=list, help_text="User names or group names; empty = any operator."
+    )
+    answer = models.JSONField(null=True, blank=True, help_text="The value as submitted (immutable).")
+    answered_by = models.CharField(max_length=150, blank=True, default="", db_default="")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_via = models.CharField(max_length=20, blank=True, default="", db_default="", help_text="api, dashboard…")
+    answer_key = models.CharField(max_length=255, blank=True, default="", db_default="", help_text="Idempotency-Key.")
+    remind_at = models.DateTimeField(null=True, blank=True, help_text="Waiting: send a reminder then.")
 
     class Meta:
         ordering = ["created_at", "attempt"]
@@ -219,6 +251,11 @@ class TaskRun(models.Model):
                 fields=["start_deadline"], name="task_run_start_deadline_idx", condition=Q(status="dispatched")
             ),
             models.Index(fields=["session", "created_at"], name="task_run_session_idx"),
+            # Human tasks' deadlines and the inbox read only waiting runs (few at any time).
+            models.Index(
+                fields=["timeout_at"], name="task_run_input_deadline_idx", condition=Q(status="waiting_for_input")
+            ),
+            models.Index(fields=["remind_at"], name="task_run_remind_idx", condition=Q(status="waiting_for_input")),
         ]
 
     def __str__(self) -> str:
@@ -227,6 +264,21 @@ class TaskRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in TASK_RUN_ACTIVE
+
+    @property
+    def is_human(self) -> bool:
+        return self.kind in HUMAN_KINDS
+
+
+class PendingHumanTask(TaskRun):
+    """Approval and input tasks waiting for a person (the admin's list, with an answer form)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "pending human task"
+
+    def __str__(self) -> str:
+        return f"{self.task_id} of {self.session_id}"
 
 
 class TaskReport(models.Model):

@@ -56,6 +56,11 @@ def _lookup(parts: list[str], context: dict[str, Any]) -> Any:
     return current
 
 
+def text_of(value: Any) -> str:
+    """A resolved value as text (prompts): strings as they are, other values as compact JSON."""
+    return _text(value)
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""

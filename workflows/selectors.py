@@ -124,6 +124,11 @@ def task_run_as_dict(run: TaskRun) -> dict[str, Any]:
         "dispatchLatencyMs": duration_ms(run.dispatched_at, run.accepted_at),
         "result": run.result,
         "error": run.error or None,
+        "kind": run.kind,
+        "prompt": run.prompt or None,
+        "answeredBy": run.answered_by or None,
+        "answeredAt": _iso(run.answered_at),
+        "answeredVia": run.answered_via or None,
     }
 
 
@@ -137,3 +142,26 @@ def session_detail(session: WorkflowSession) -> dict[str, Any]:
         **session_summary(session),
         "tasks": [{**task_run_as_dict(run), "waitingReason": reasons.get(run.pk)} for run in runs],
     }
+
+
+def human_task_inbox(
+    *, actor: Any, workflow: str | None = None, session: str | None = None, kind: str | None = None
+) -> list[TaskRun]:
+    """Human tasks waiting for input that ``actor`` may answer, oldest first. Waiting runs are few (a partial
+    index holds only them), so the assignee check is made in Python on the rows read."""
+    queryset = TaskRun.objects.filter(status=TaskRunStatus.WAITING_FOR_INPUT).select_related("session")
+    if workflow:
+        queryset = queryset.filter(session__workflow_id=workflow)
+    if session:
+        try:
+            queryset = queryset.filter(session_id=uuid.UUID(str(session)))
+        except ValueError:
+            return []
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    return [run for run in queryset.order_by("created_at", "pk") if actor.may_answer(run)]
+
+
+def human_task_definition(run: TaskRun) -> dict[str, Any]:
+    """The definition's entry for a run's task (options, inputSchema, onTimeout)."""
+    return definition_of(run.session).task(run.task_id)

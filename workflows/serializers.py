@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from workflows.callback_safety import UnsafeCallbackUrl, check_callback_url
-from workflows.models import SessionStatus, TaskRunStatus
+from workflows.models import SessionStatus, TaskKind, TaskRunStatus
 
 
 def safe_callback_url(value: str) -> None:
@@ -23,7 +23,10 @@ CALLBACK_HELP = "https URL POSTed when the session ends; must resolve to a publi
 class TaskSerializer(serializers.Serializer):
     taskId = serializers.CharField()
     name = serializers.CharField(required=False)
-    agentCapability = serializers.CharField()
+    kind = serializers.ChoiceField(choices=TaskKind.choices, required=False, help_text='Default "agent".')
+    agentCapability = serializers.CharField(
+        required=False, allow_null=True, help_text="Agent tasks; optional when the workflow runs for one agent."
+    )
     parameters = serializers.DictField(required=False, help_text="May hold {{ payload.x }} / {{ tasks.id.result.y }}.")
     nextTaskId = serializers.CharField(required=False, allow_null=True)
     dependsOn = serializers.ListField(child=serializers.CharField(), required=False)
@@ -33,6 +36,13 @@ class TaskSerializer(serializers.Serializer):
     queueTimeoutSeconds = serializers.FloatField(required=False)
     priority = serializers.IntegerField(required=False)
     fallbackTaskId = serializers.CharField(required=False, allow_null=True)
+    prompt = serializers.CharField(required=False, help_text="Approval and input tasks; may hold references.")
+    options = serializers.ListField(child=serializers.CharField(), required=False, help_text="Approval tasks.")
+    inputSchema = serializers.JSONField(required=False, help_text="Input tasks: a JSON Schema subset.")
+    assignees = serializers.ListField(child=serializers.CharField(), required=False)
+    onTimeout = serializers.JSONField(required=False, help_text="fail, approve, reject or a default value.")
+    onReject = serializers.CharField(required=False, help_text="Approval tasks: task id run on rejection.")
+    remindAfterSeconds = serializers.FloatField(required=False)
 
 
 class PolicySerializer(serializers.Serializer):
@@ -50,6 +60,7 @@ class DefinitionSerializer(serializers.Serializer):
     version = serializers.CharField(required=False, help_text='Default "1.0".')
     defaults = PolicySerializer(required=False)
     tasks = TaskSerializer(many=True)
+    notifyUrl = serializers.URLField(required=False, help_text="Human tasks' events are POSTed here, signed.")
 
 
 class DefinitionResponseSerializer(DefinitionSerializer):
@@ -118,6 +129,40 @@ class TaskRunSerializer(serializers.Serializer):
     waitingReason = serializers.CharField(
         allow_null=True, help_text='Pending runs: why it is not dispatched yet (e.g. "limit summarise: 10/10").'
     )
+    kind = serializers.ChoiceField(choices=TaskKind.choices)
+    prompt = serializers.CharField(allow_null=True)
+    answeredBy = serializers.CharField(allow_null=True)
+    answeredAt = serializers.DateTimeField(allow_null=True)
+    answeredVia = serializers.CharField(allow_null=True)
+
+
+class HumanTaskSerializer(serializers.Serializer):
+    sessionId = serializers.CharField()
+    taskId = serializers.CharField()
+    taskRunId = serializers.CharField()
+    workflowId = serializers.CharField(allow_null=True)
+    kind = serializers.ChoiceField(choices=TaskKind.choices)
+    status = serializers.ChoiceField(choices=TaskRunStatus.choices)
+    prompt = serializers.CharField(allow_blank=True)
+    options = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    inputSchema = serializers.JSONField(allow_null=True)
+    assignees = serializers.ListField(child=serializers.CharField())
+    waitingSince = serializers.DateTimeField()
+    timeoutAt = serializers.DateTimeField(allow_null=True)
+    onTimeout = serializers.JSONField(allow_null=True)
+    answer = serializers.JSONField(allow_null=True)
+    answeredBy = serializers.CharField(allow_null=True)
+    answeredAt = serializers.DateTimeField(allow_null=True)
+    answeredVia = serializers.CharField(allow_null=True)
+    result = serializers.JSONField(allow_null=True)
+
+
+class TaskInputRequestSerializer(serializers.Serializer):
+    """Documentation of the answer body; the service validates it against the task (option, inputSchema)."""
+
+    option = serializers.CharField(required=False, help_text="Approval tasks: one of the task's options.")
+    comment = serializers.CharField(required=False, allow_blank=True, help_text="Approval tasks.")
+    value = serializers.JSONField(required=False, help_text="Input tasks: an object matching inputSchema.")
 
 
 class SessionSummarySerializer(serializers.Serializer):

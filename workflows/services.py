@@ -7,10 +7,12 @@
 - ``engine.transitions``, ``engine.planning``, ``engine.progress``, ``engine.deadlines``, ``engine.dispatch``: what
   a batch does.
 - ``engine.schedules``, ``engine.callbacks``: schedules and completion callbacks.
+- ``engine.human``: answers to approval and input tasks, their timeouts, reminders and webhooks.
 """
 
 from workflows.engine.callbacks import callback_deliver
 from workflows.engine.definitions import definition_create, definition_get
+from workflows.engine.human import human_task_answer
 from workflows.engine.loop import engine_drain
 from workflows.engine.schedules import (
     ScheduleRun,
@@ -29,6 +31,7 @@ __all__ = [
     "definition_get",
     "engine_drain",
     "engine_step",
+    "human_task_answer",
     "session_cancel",
     "session_retry",
     "session_start",

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from workflows.engine.callbacks import MAX_COUNTDOWN_SECONDS, callback_deliver
+from workflows.engine.human import human_notice_deliver
 from workflows.engine.loop import engine_drain
 from workflows.engine.schedules import workflow_schedule_run
 
@@ -41,3 +42,14 @@ def deliver_callback(session_id: str, attempt: int = 1) -> None:
         return
     countdown = min(settings.OPSCORE_CALLBACK_BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_COUNTDOWN_SECONDS)
     deliver_callback.apply_async(args=[session_id, attempt + 1], countdown=countdown)
+
+
+@shared_task(name="workflows.tasks.deliver_human_notice", acks_late=True, ignore_result=True)
+def deliver_human_notice(run_id: str, event: str, attempt: int = 1, urls: list[str] | None = None) -> None:
+    """POST a human task's event (waiting, answered, timed out, reminder) to its webhooks; the URLs that failed
+    are retried with exponential backoff, like completion callbacks."""
+    final = attempt >= settings.OPSCORE_CALLBACK_MAX_ATTEMPTS
+    failed = human_notice_deliver(run_id=run_id, event=event, urls=urls, final=final)
+    if failed and not final:
+        countdown = min(settings.OPSCORE_CALLBACK_BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_COUNTDOWN_SECONDS)
+        deliver_human_notice.apply_async(args=[run_id, event, attempt + 1, failed], countdown=countdown)

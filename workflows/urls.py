@@ -22,4 +22,6 @@ urlpatterns = [
     path("sessions/<str:session_id>", apis.SessionDetailApi.as_view(), name="session-detail"),
     path("sessions/<str:session_id>/cancel", apis.SessionCancelApi.as_view(), name="session-cancel"),
     path("sessions/<str:session_id>/retry", apis.SessionRetryApi.as_view(), name="session-retry"),
+    path("sessions/<str:session_id>/tasks/<str:task_id>/input", apis.TaskInputApi.as_view(), name="task-input"),
+    path("inbox", apis.InboxApi.as_view(), name="inbox"),
 ]

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflows.input_schema import schema_problems, value_problems
 from workflows.references import iter_references, parse_reference
 
 POLICY_FIELDS = (
@@ -25,7 +26,17 @@ TASK_FIELDS = {
     "taskId", "name", "description", "agentCapability", "parameters", "nextTaskId", "dependsOn", "fallbackTaskId",
     *POLICY_FIELDS,
 }  # fmt: skip
-TOP_FIELDS = {"id", "name", "description", "version", "defaults", "tasks"}
+KINDS = ("agent", "approval", "input")
+HUMAN_FIELDS = ("prompt", "options", "inputSchema", "assignees", "onTimeout", "onReject", "remindAfterSeconds")
+TASK_FIELDS |= {"kind", *HUMAN_FIELDS}
+# Agent-only fields a human task refuses (it is never dispatched, so these would silently do nothing).
+AGENT_ONLY_FIELDS = (
+    "agentCapability", "parameters", "maxRetries", "retryBackoffSeconds", "startTimeoutSeconds", "queueTimeoutSeconds",
+    "fallbackTaskId",
+)  # fmt: skip
+DEFAULT_OPTIONS = ["approve", "reject"]
+REJECT_OPTION = "reject"
+TOP_FIELDS = {"id", "name", "description", "version", "defaults", "tasks", "notifyUrl"}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
 MAX_TASKS = 500
 
@@ -145,9 +156,16 @@ def validate_definition(data: Any, *, default_id: str | None = None) -> dict[str
             errors.add(f"{path}.taskId", f"Duplicate task id {task_id!r} (also tasks[{index_of[task_id]}]).")
         else:
             index_of[task_id] = i
+        kind = raw.get("kind", "agent")
+        if kind not in KINDS:
+            errors.add(f"{path}.kind", f"Must be one of: {', '.join(KINDS)}.")
+            kind = "agent"
         capability = raw.get("agentCapability")
-        if not isinstance(capability, str) or not capability:
-            errors.add(f"{path}.agentCapability", "This field is required (a non-empty string).")
+        # Optional: a session run for one agent sends it every task; routing by capability needs it, which
+        # session start checks (``capability_problems``).
+        if capability is not None and (not isinstance(capability, str) or not capability):
+            errors.add(f"{path}.agentCapability", "Must be a non-empty string (or left out).")
+            capability = None
         parameters = raw.get("parameters")
         if parameters is None:
             parameters = {}
@@ -185,6 +203,15 @@ def validate_definition(data: Any, *, default_id: str | None = None) -> dict[str
         for name_ in POLICY_FIELDS:
             if raw.get(name_) is not None:
                 task[name_] = raw[name_]
+        if kind == "agent":
+            for name_ in HUMAN_FIELDS:
+                if raw.get(name_) is not None:
+                    errors.add(f"{path}.{name_}", "Only for approval and input tasks (kind).")
+        else:
+            for name_ in AGENT_ONLY_FIELDS:
+                if raw.get(name_) not in (None, {}):
+                    errors.add(f"{path}.{name_}", f"Only for agent tasks; a {kind} task is answered by a person.")
+            task.update(_human_task(raw, kind, path, errors))
         tasks.append(task)
 
     if errors.errors:
@@ -208,8 +235,15 @@ def validate_definition(data: Any, *, default_id: str | None = None) -> dict[str
                 errors.add(f"{path}.fallbackTaskId", f"Unknown task id {task['fallbackTaskId']!r}.")
             elif task["fallbackTaskId"] == task["taskId"]:
                 errors.add(f"{path}.fallbackTaskId", "A task cannot be its own fallback.")
-        for param_path, expression in iter_references(task["parameters"]):
-            where = f"{path}.parameters.{param_path}" if param_path else f"{path}.parameters"
+        if task.get("onReject") is not None:
+            if task["onReject"] not in index_of:
+                errors.add(f"{path}.onReject", f"Unknown task id {task['onReject']!r}.")
+            elif task["onReject"] == task["taskId"]:
+                errors.add(f"{path}.onReject", "A task cannot route its own rejection to itself.")
+        references = [(f"{path}.parameters", ref) for ref in iter_references(task["parameters"])]
+        references += [(f"{path}.prompt", ref) for ref in iter_references(task.get("prompt", ""))]
+        for base, (param_path, expression) in references:
+            where = f"{base}.{param_path}" if param_path else base
             try:
                 parts = parse_reference(expression)
             except ValueError as exc:
@@ -230,13 +264,111 @@ def validate_definition(data: Any, *, default_id: str | None = None) -> dict[str
     if errors.errors:
         raise DefinitionInvalid(errors.errors)
 
-    return {
+    spec = {
         "id": workflow_id,
         "name": name or workflow_id,
         "description": description,
         "version": version,
         "defaults": {k: defaults[k] for k in POLICY_FIELDS if defaults.get(k) is not None},
         "tasks": tasks,
+    }
+    notify_url = data.get("notifyUrl")
+    if notify_url not in (None, ""):
+        if not isinstance(notify_url, str) or not re.match(r"^https?://[^\s]+$", notify_url) or len(notify_url) > 2048:
+            raise DefinitionInvalid({"notifyUrl": ["Must be an http(s) URL of at most 2048 characters."]})
+        spec["notifyUrl"] = notify_url  # only when set: definitions stored before keep their content hash
+    return spec
+
+
+def _human_task(raw: dict[str, Any], kind: str, path: str, errors: _Errors) -> dict[str, Any]:
+    """The normalised fields of an approval or input task (``kind`` and the human-task fields)."""
+    fields: dict[str, Any] = {"kind": kind}
+    prompt = raw.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        errors.add(f"{path}.prompt", "This field is required (a non-empty string).")
+    else:
+        fields["prompt"] = prompt
+    assignees = raw.get("assignees")
+    if assignees is None:
+        assignees = []
+    if not isinstance(assignees, list) or not all(isinstance(a, str) and a and len(a) <= 150 for a in assignees):
+        errors.add(f"{path}.assignees", "Must be a list of user or group names.")
+        assignees = []
+    fields["assignees"] = list(assignees)
+    if kind == "approval":
+        options = raw.get("options")
+        if options is None:
+            options = list(DEFAULT_OPTIONS)
+        if (
+            not isinstance(options, list)
+            or len(options) < 2
+            or not all(isinstance(o, str) and _ID.match(o) for o in options)
+            or len(set(options)) != len(options)
+        ):
+            errors.add(
+                f"{path}.options", "Must be a list of at least two distinct option names (letters, digits, _-.:)."
+            )
+            options = list(DEFAULT_OPTIONS)
+        fields["options"] = options
+        if raw.get("inputSchema") is not None:
+            errors.add(f"{path}.inputSchema", "Only for input tasks.")
+        if raw.get("onReject") is not None:
+            if not isinstance(raw["onReject"], str) or not raw["onReject"]:
+                errors.add(f"{path}.onReject", "Must be a task id.")
+            else:
+                fields["onReject"] = raw["onReject"]
+    else:
+        for name_ in ("options", "onReject"):
+            if raw.get(name_) is not None:
+                errors.add(f"{path}.{name_}", "Only for approval tasks.")
+        schema = raw.get("inputSchema")
+        if schema is None:
+            errors.add(f"{path}.inputSchema", "This field is required for an input task.")
+        else:
+            problems = schema_problems(schema, f"{path}.inputSchema")
+            for where, messages in problems.items():
+                for message in messages:
+                    errors.add(where, message)
+            if not problems:
+                fields["inputSchema"] = schema
+    on_timeout = raw.get("onTimeout")
+    if on_timeout is not None:
+        allowed = ("fail", "approve", "reject") if kind == "approval" else ("fail",)
+        if isinstance(on_timeout, str):
+            if on_timeout not in allowed:
+                hint = (
+                    "'fail', 'approve' or 'reject'" if kind == "approval" else "'fail' or a default value (an object)"
+                )
+                errors.add(f"{path}.onTimeout", f"Must be {hint}.")
+        elif kind == "input" and isinstance(on_timeout, dict):
+            if "inputSchema" in fields:
+                for where, messages in value_problems(fields["inputSchema"], on_timeout, f"{path}.onTimeout").items():
+                    for message in messages:
+                        errors.add(where, message)
+        else:
+            errors.add(f"{path}.onTimeout", "Must be 'fail', 'approve' or 'reject'." if kind == "approval" else
+                       "Must be 'fail' or a default value (an object matching inputSchema).")  # fmt: skip
+        fields["onTimeout"] = on_timeout
+        if raw.get("timeoutSeconds") is None:
+            errors.add(f"{path}.onTimeout", "Needs timeoutSeconds.")
+    remind = raw.get("remindAfterSeconds")
+    if remind is not None:
+        if not _is_number(remind) or not 1 <= remind <= 30 * 86400:
+            errors.add(f"{path}.remindAfterSeconds", "Must be a number between 1 and 2592000.")
+        else:
+            fields["remindAfterSeconds"] = remind
+    return fields
+
+
+def capability_problems(spec: dict[str, Any]) -> dict[str, list[str]]:
+    """Agent tasks without ``agentCapability``: fine when a session runs for one agent, refused when tasks are
+    routed by capability (a workflow run with no agent, a schedule with no agent)."""
+    return {
+        f"tasks[{i}].agentCapability": [
+            "Required when the workflow runs without an agent: tasks are routed by capability."
+        ]
+        for i, task in enumerate(spec["tasks"])
+        if task.get("kind", "agent") == "agent" and not task.get("agentCapability")
     }
 
 
@@ -256,8 +388,10 @@ class DefinitionGraph:
             if t.get("nextTaskId"):
                 self.deps[t["nextTaskId"]].add(t["taskId"])
         fallback_targets = {t["fallbackTaskId"] for t in tasks if t.get("fallbackTaskId")}
+        fallback_targets |= {t["onReject"] for t in tasks if t.get("onReject")}
         dependants = {d for deps in self.deps.values() for d in deps}
-        # A task named only as a fallback (nothing leads to it) runs only when its task's retries are exhausted.
+        # A task named only as a fallback or an approval's onReject (nothing leads to it) runs only when its task's
+        # retries are exhausted, or when a person rejects.
         self.fallback_only = {tid for tid in fallback_targets if not self.deps[tid]}
         self.start_tasks = [tid for tid in self.order if not self.deps[tid] and tid not in self.fallback_only]
         self.dependants = dependants

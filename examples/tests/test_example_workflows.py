@@ -147,3 +147,34 @@ def _answers(url: str) -> bool:
     except requests.ConnectionError:
         return False
     return True
+
+
+def test_the_review_example_waits_for_a_person_then_publishes_what_was_approved(stack):
+    started = api(stack, "POST", "/v1/opscore/workflows/review_and_publish/run", json={"initialPayload": {"text": "T"}})
+    session_id = started.json()["sessionId"]
+    wait_until(
+        lambda: api(stack, "GET", f"/v1/opscore/sessions/{session_id}").json()["status"] == "waiting_for_input",
+        timeout=30,
+        message="the review to wait",
+    )
+    inbox = api(stack, "GET", f"/v1/opscore/inbox?session={session_id}").json()["results"]
+    assert [(task["taskId"], task["prompt"]) for task in inbox] == [("review", "Publish this summary? T")]
+    answer = api(
+        stack,
+        "POST",
+        f"/v1/opscore/sessions/{session_id}/tasks/review/input",
+        json={"option": "approve", "comment": "ok"},
+    )
+    assert answer.status_code == 200, answer.text
+    session = wait_until(
+        lambda: (s := api(stack, "GET", f"/v1/opscore/sessions/{session_id}").json())["status"] == "completed" and s,
+        timeout=30,
+        message="the session to complete",
+    )
+    assert [t["taskId"] for t in session["tasks"]] == ["summarise", "review", "publish"]
+    assert session["tasks"][-1]["result"]["echo"] == {"text": "T", "approvedBy": "token:make-run", "note": "ok"}
+
+
+def test_make_run_loads_the_review_example():
+    launcher = (ROOT / "opscore_project" / "launcher.py").read_text()
+    assert '"load_workflows", "examples/workflows/review_and_publish.yaml"' in launcher

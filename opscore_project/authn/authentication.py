@@ -27,6 +27,7 @@ class ApiPrincipal:
     scopes: frozenset[str]
     agent_id: str = ""  # set: the token may act only for this agent
     token_id: int | None = None
+    owner: str = ""  # the user name of the token's owner, if it has one (who answers a human task)
     expires_at: datetime | None = field(default=None, compare=False)
     is_authenticated: bool = True
     is_anonymous: bool = False
@@ -93,6 +94,7 @@ def principal_for_token(token: ApiToken) -> ApiPrincipal:
         scopes=effective_scopes(token.scope_list),
         agent_id=token.agent_id,
         token_id=token.pk,
+        owner=token.user.get_username() if token.user_id else "",
         expires_at=token.expires_at,
     )
 

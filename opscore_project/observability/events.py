@@ -46,6 +46,9 @@ TASK_CANCELLED = "task.cancelled"
 TASK_SKIPPED = "task.skipped"
 TASK_FALLBACK = "task.fallback"  # retries exhausted: the fallback task takes over
 TASK_REQUEUED = "task.requeued"  # the agent vanished from AgentKit: the run goes back to the queue
+TASK_WAITING_FOR_INPUT = "task.waiting_for_input"  # an approval or input task waits for a person
+TASK_INPUT_RECEIVED = "task.input_received"  # a person answered it (or its timeout's default did)
+TASK_REMINDER = "task.reminder"  # still waiting after remindAfterSeconds
 SCHEDULE_SKIPPED = "schedule.skipped"  # a scheduled run skipped because the previous one is still running
 CALLBACK_FAILED = "callback.failed"  # a completion callback could not be delivered
 
@@ -93,6 +96,9 @@ ALL_EVENT_TYPES: tuple[str, ...] = (
     TASK_SKIPPED,
     TASK_FALLBACK,
     TASK_REQUEUED,
+    TASK_WAITING_FOR_INPUT,
+    TASK_INPUT_RECEIVED,
+    TASK_REMINDER,
     SCHEDULE_SKIPPED,
     CALLBACK_FAILED,
     WORKFLOW_PAUSED,

@@ -359,8 +359,12 @@ def _timeline_from_task_runs(session_id: str) -> dict[str, Any] | None:
     tasks = []
     runs = task_run_model.objects.filter(session=session_obj).select_related("agent").order_by("created_at", "pk")
     for run in runs:
+        # A human task's wait for its answer is its own bar: it "runs" from the moment it starts waiting.
+        human = getattr(run, "is_human", False)
         tasks.append(
             {
+                "kind": str(getattr(run, "kind", "agent")),
+                "answered_by": str(getattr(run, "answered_by", "") or ""),
                 "task_run_id": str(run.pk),
                 "task_id": str(run.task_id),
                 "attempt": run.attempt,
@@ -371,7 +375,7 @@ def _timeline_from_task_runs(session_id: str) -> dict[str, Any] | None:
                 "ready_at": run.ready_at,
                 "dispatched_at": run.dispatched_at,
                 # Running from the agent's "active" report; AgentKit's 202 when that report never came.
-                "started_at": run.started_at or run.accepted_at,
+                "started_at": run.created_at if human else run.started_at or run.accepted_at,
                 "ended_at": run.ended_at,
             }
         )

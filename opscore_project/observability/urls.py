@@ -10,6 +10,7 @@ urlpatterns = [
     path("dashboard/overview.json", fleet_views.overview_data, name="dashboard-overview-data"),
     path("dashboard/events/", views.events_page, name="dashboard-events"),
     path("dashboard/dispatch/", views.dispatch_page, name="dashboard-dispatch"),
+    path("dashboard/inbox/", views.inbox_page, name="dashboard-inbox"),
     path("dashboard/sessions/", fleet_views.sessions_page, name="dashboard-sessions"),
     path("dashboard/sessions/<str:session_id>/", views.session_detail, name="dashboard-session"),
     path("dashboard/agents/<str:agent_id>/", fleet_views.agent_page, name="dashboard-agent"),

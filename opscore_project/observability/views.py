@@ -89,3 +89,21 @@ def dispatch_page(request: HttpRequest) -> HttpResponse:
         "shown": DISPATCH_PAGE_WAITING,
     }
     return render(request, "observability/dispatch.html", context)
+
+
+@staff_member_required
+def inbox_page(request: HttpRequest) -> HttpResponse:
+    """Approval and input tasks waiting for the logged-in user: forms generated from each task's inputSchema or
+    its options, answered through the API (the page polls the inbox API to stay current)."""
+    return render(
+        request,
+        "observability/inbox.html",
+        {
+            "inbox_config": {
+                "api": reverse("inbox"),
+                "answerUrl": reverse("task-input", args=["SESSION", "TASK"]),
+                "sessionUrl": reverse("dashboard-session", args=["SESSION"]),
+                "pollMs": settings.OPSCORE_DASHBOARD_POLL_MS,
+            }
+        },
+    )

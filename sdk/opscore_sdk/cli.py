@@ -45,7 +45,7 @@ from opscore_sdk.formatting import (
     task_rows,
     truncate,
 )
-from opscore_sdk.models import Agent, DispatchStatus, Event, Session, WorkflowControl
+from opscore_sdk.models import Agent, DispatchStatus, Event, HumanTask, Session, WorkflowControl
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the session ended failed/cancelled, or an error with no code of its own
@@ -653,6 +653,56 @@ def cmd_dispatch_remove_limit(client: OpsCoreClient, args: argparse.Namespace, c
     return EXIT_OK
 
 
+def cmd_inbox(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    tasks = list(client.list_inbox(workflow=args.workflow, session=args.session, kind=args.kind, page_size=500))
+    if con.as_json:
+        con.json([task.raw for task in tasks])
+        return EXIT_OK
+    if not tasks:
+        con.print("Nothing waiting for you.")
+        return EXIT_OK
+    rows = [
+        [
+            task.session_id,
+            task.task_id,
+            task.kind,
+            truncate(task.prompt, 50),
+            "/".join(task.options) if task.options else "value",
+            fmt_age(task.waiting_since),
+            fmt_time(task.timeout_at),
+        ]
+        for task in tasks
+    ]
+    con.print(table(["SESSION", "TASK", "KIND", "PROMPT", "ANSWER", "WAITING", "TIMEOUT"], rows, con.style))
+    return EXIT_OK
+
+
+def _answered(task: HumanTask, con: Console) -> int:
+    if con.as_json:
+        con.json(task.raw)
+    else:
+        con.print(f"Task {task.task_id} of session {task.session_id} answered by {task.answered_by}: "
+                  f"{fmt_value(task.result, 100)}")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_approve(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    option = args.option or ("approve" if args.command == "approve" else "reject")
+    task = client.submit_input(
+        args.session_id, args.task_id, option=option, comment=args.comment or "", idempotency_key=args.idempotency_key,
+        interface="cli",
+    )  # fmt: skip
+    return _answered(task, con)
+
+
+def cmd_input(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
+    value = _json_object(args.json_value, "--json")
+    task = client.submit_input(
+        args.session_id, args.task_id, value, idempotency_key=args.idempotency_key, interface="cli"
+    )
+    return _answered(task, con)
+
+
 def _event_line(event: Event, con: Console) -> str:
     s = con.style
     ids = " ".join(
@@ -976,7 +1026,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions = sub.add_parser("sessions", help="list, show, cancel, retry and watch sessions")
     s_sub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = s_sub.add_parser("list", help="list sessions, newest first")
-    p.add_argument("--status", metavar="S", help="pending|running|completed|failed|cancelled")
+    p.add_argument("--status", metavar="S", help="pending|running|waiting_for_input|completed|failed|cancelled")
     p.add_argument("--workflow", metavar="ID")
     p.add_argument("--agent", metavar="ID")
     p.add_argument("--since", metavar="T", help="ISO-8601 or a duration back from now (10m, 2h, 1d)")
@@ -995,6 +1045,29 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("retry", "watch"):
             _wait_options(p)
         p.set_defaults(handler=handler)
+
+    p = sub.add_parser("inbox", help="approval and input tasks waiting for you")
+    p.add_argument("--workflow", metavar="ID")
+    p.add_argument("--session", metavar="ID")
+    p.add_argument("--kind", choices=["approval", "input"])
+    p.set_defaults(handler=cmd_inbox)
+    for name, text in (("approve", "approve a waiting approval task"), ("reject", "reject a waiting approval task")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("session_id", metavar="SESSION")
+        p.add_argument("task_id", metavar="TASK")
+        p.add_argument("--comment", metavar="TEXT", help="recorded with the answer; later tasks can read it")
+        if name == "approve":
+            p.add_argument("--option", metavar="O", help="another of the task's options than 'approve'")
+        else:
+            p.set_defaults(option=None)
+        p.add_argument("--idempotency-key", metavar="KEY", help="repeating with the same key returns the answer")
+        p.set_defaults(handler=cmd_approve)
+    p = sub.add_parser("input", help="submit the value of a waiting input task")
+    p.add_argument("session_id", metavar="SESSION")
+    p.add_argument("task_id", metavar="TASK")
+    p.add_argument("--json", dest="json_value", metavar="JSON", required=True, help="the value, a JSON object")
+    p.add_argument("--idempotency-key", metavar="KEY", help="repeating with the same key returns the answer")
+    p.set_defaults(handler=cmd_input)
 
     p = sub.add_parser("logs", help="the operation log")
     p.add_argument("--agent", metavar="ID")

@@ -25,6 +25,7 @@ from opscore_sdk.models import (
     CapabilityLimit,
     DispatchStatus,
     Event,
+    HumanTask,
     Model,
     Page,
     Session,
@@ -508,6 +509,59 @@ class OpsCoreClient:
                 time.sleep(min(poll_interval, remaining))
             else:
                 time.sleep(poll_interval)
+
+    # --- human tasks (approvals and inputs) ------------------------------------------------------------------
+
+    def list_inbox(
+        self,
+        *,
+        workflow: str | None = None,
+        session: str | None = None,
+        kind: str | None = None,
+        page: int = 1,
+        page_size: int | None = None,
+    ) -> Page[HumanTask]:
+        """One page of the approval and input tasks waiting for an answer that this client may give, oldest
+        first. ``kind`` is ``approval`` or ``input``."""
+        params = dict(workflow=workflow, session=session, kind=kind)
+        return self._page(HumanTask, "/v1/opscore/inbox", params, page, page_size)
+
+    def submit_input(
+        self,
+        session_id: str,
+        task_id: str,
+        value: dict[str, Any] | None = None,
+        *,
+        option: str | None = None,
+        comment: str | None = None,
+        idempotency_key: str | None = None,
+        interface: str = "sdk",
+    ) -> HumanTask:
+        """Answer a waiting human task: ``value`` (an object matching its inputSchema) for an input task, or
+        ``option`` (and a ``comment``) for an approval. The session goes on with the answer as the task's result.
+
+        Safe to retry: an idempotency key (generated when none is given) makes a repeat return the stored answer.
+        Raises ``ValidationError`` naming each bad field, ``PermissionDeniedError`` when this client is not among
+        the task's assignees, ``ConflictError`` when someone answered first (the message names them),
+        ``NotFoundError``.
+        """
+        if option is not None:
+            body: dict[str, Any] = {"option": option}
+            if comment is not None:
+                body["comment"] = comment
+        else:
+            body = {"value": value if value is not None else {}}
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4()), "X-OpsCore-Interface": interface}
+        path = f"/v1/opscore/sessions/{_seg(session_id)}/tasks/{_seg(task_id)}/input"
+        return HumanTask.from_dict(self._transport.request("POST", path, json=body, headers=headers).json())
+
+    def approve(self, session_id: str, task_id: str, *, comment: str = "", **kwargs: Any) -> HumanTask:
+        """Approve a waiting approval task (``submit_input`` with ``option="approve"``)."""
+        return self.submit_input(session_id, task_id, option="approve", comment=comment, **kwargs)
+
+    def reject(self, session_id: str, task_id: str, *, comment: str = "", **kwargs: Any) -> HumanTask:
+        """Reject a waiting approval task (``submit_input`` with ``option="reject"``)."""
+        return self.submit_input(session_id, task_id, option="reject", comment=comment, **kwargs)
 
     # --- operation log --------------------------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ _STATUS_COLOURS = {
     "active": "cyan",
     "dispatched": "cyan",
     "pending": "yellow",
+    "waiting_for_input": "yellow",
+    "rejected": "red",
     "initializing": "yellow",
     "warning": "yellow",
     "cancelled": "dim",
@@ -43,6 +45,8 @@ _TASK_ICONS = {
     "running": "▶",
     "dispatched": "→",
     "pending": "·",
+    "waiting_for_input": "?",
+    "rejected": "✗",
 }
 
 
@@ -197,6 +201,15 @@ def session_summary_line(session: Session, style: Style) -> str:
     )
 
 
+def waiting_tasks(session: Session) -> list[TaskRun]:
+    return [task for task in session.tasks if task.status == "waiting_for_input"]
+
+
+def waiting_line(task: TaskRun) -> str:
+    """``waiting for input: <prompt>`` (what ``run --wait`` shows while a person has to act)."""
+    return f"waiting for input: {task.prompt or task.task_id}"
+
+
 class ProgressDisplay:
     """Shows a session's tasks while it runs.
 
@@ -225,6 +238,7 @@ class ProgressDisplay:
             lines += ["  " + line for line in rendered.split("\n")]
         else:
             lines.append(self.style("  (no task has started yet)", "dim"))
+        lines += ["  " + self.style(waiting_line(task), "yellow") for task in waiting_tasks(session)]
         if self._drawn_lines:
             self.stream.write(f"\x1b[{self._drawn_lines}F\x1b[J")
         self.stream.write("\n".join(lines) + "\n")
@@ -239,6 +253,9 @@ class ProgressDisplay:
             if self._seen.get(key) == task.status:
                 continue
             self._seen[key] = task.status
+            if task.status == "waiting_for_input":
+                self.stream.write(f"task {task.task_id}  {waiting_line(task)}\n")
+                continue
             parts = [f"task {task.task_id}", f"attempt {task.attempt}", task.status]
             if task.agent_id:
                 parts.append(f"agent {task.agent_id}")

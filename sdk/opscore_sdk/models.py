@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 T = TypeVar("T", bound="Model")
 
 TERMINAL_SESSION_STATUSES = frozenset({"completed", "failed", "cancelled"})
-TERMINAL_TASK_STATUSES = frozenset({"completed", "failed", "timed_out", "cancelled", "skipped"})
+TERMINAL_TASK_STATUSES = frozenset({"completed", "rejected", "failed", "timed_out", "cancelled", "skipped"})
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -166,6 +166,14 @@ class WorkflowTask(Model):
     queue_timeout_seconds: float | None = _key("queueTimeoutSeconds")
     priority: int | None = _key("priority")
     fallback_task_id: str | None = _key("fallbackTaskId")
+    kind: str = _key("kind", default="agent")
+    prompt: str | None = _key("prompt")
+    options: list[str] | None = _key("options")
+    input_schema: dict[str, Any] | None = _key("inputSchema")
+    assignees: list[str] = _key("assignees", factory=list)
+    on_timeout: Any = _key("onTimeout")
+    on_reject: str | None = _key("onReject")
+    remind_after_seconds: float | None = _key("remindAfterSeconds")
 
 
 @dataclass
@@ -217,10 +225,39 @@ class TaskRun(Model):
     result: Any = _key("result")
     error: Any = _key("error")
     waiting_reason: str | None = _key("waitingReason")
+    kind: str = _key("kind", default="agent")
+    prompt: str | None = _key("prompt")
+    answered_by: str | None = _key("answeredBy")
+    answered_at: datetime | None = _ts("answeredAt")
+    answered_via: str | None = _key("answeredVia")
 
     @property
     def is_finished(self) -> bool:
         return self.status in TERMINAL_TASK_STATUSES
+
+
+@dataclass
+class HumanTask(Model):
+    """An approval or input task: waiting in the inbox, or as answered (with who, when and how)."""
+
+    session_id: str = _key("sessionId", default="")
+    task_id: str = _key("taskId", default="")
+    task_run_id: str = _key("taskRunId", default="")
+    workflow_id: str | None = _key("workflowId")
+    kind: str = _key("kind", default="")
+    status: str = _key("status", default="")
+    prompt: str = _key("prompt", default="")
+    options: list[str] | None = _key("options")
+    input_schema: dict[str, Any] | None = _key("inputSchema")
+    assignees: list[str] = _key("assignees", factory=list)
+    waiting_since: datetime | None = _ts("waitingSince")
+    timeout_at: datetime | None = _ts("timeoutAt")
+    on_timeout: Any = _key("onTimeout")
+    answer: Any = _key("answer")
+    answered_by: str | None = _key("answeredBy")
+    answered_at: datetime | None = _ts("answeredAt")
+    answered_via: str | None = _key("answeredVia")
+    result: Any = _key("result")
 
 
 @dataclass

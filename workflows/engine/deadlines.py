@@ -7,6 +7,9 @@
 - ``queue_deadline``: pending with no able agent for that long → the run fails without retry. Runs held by an
   operator's pause (maintenance mode, or a paused workflow's pending sessions) are not waiting for an agent: their
   queue deadline is not enforced during the pause and is moved by its length on resume (``controls``).
+- ``timeout_at`` of a human task waiting for input → its ``onTimeout`` (fail, approve, reject or a default value).
+- ``remind_at`` of a waiting human task → a ``task.reminder`` event and webhook, once. People's deadlines are
+  enforced during pauses too: a pause holds dispatch to agents, not answers.
 Retries waiting for their backoff need no deadline: the dispatch pass only takes runs whose ``ready_at`` passed.
 """
 
@@ -21,6 +24,7 @@ from django.db import connection
 from django.db.models import Value
 
 from opscore_project.observability import events
+from workflows.engine import human
 from workflows.engine.controls import NO_CONTROLS, DispatchControls
 from workflows.engine.transitions import Transitions
 from workflows.models import TASK_RUN_IN_FLIGHT, TaskRun, TaskRunStatus
@@ -31,25 +35,32 @@ class Due:
     timed_out: list[uuid.UUID] = field(default_factory=list)
     not_started: list[uuid.UUID] = field(default_factory=list)
     queue_expired: list[uuid.UUID] = field(default_factory=list)
+    input_expired: list[uuid.UUID] = field(default_factory=list)
+    reminders: list[uuid.UUID] = field(default_factory=list)
 
     @property
     def run_ids(self) -> set[uuid.UUID]:
-        return {*self.timed_out, *self.not_started, *self.queue_expired}
+        return {*self.timed_out, *self.not_started, *self.queue_expired, *self.input_expired, *self.reminders}
 
 
 def due_runs(*, now: datetime, limit: int, controls: DispatchControls = NO_CONTROLS) -> Due:
     """Overdue runs of each kind, in one query on Postgres (a UNION of three reads of the partial deadline
     indexes)."""
     runs = TaskRun.objects.order_by()
-    timed_out = runs.filter(status__in=TASK_RUN_IN_FLIGHT, timeout_at__lte=now).annotate(kind=Value("t"))
-    not_started = runs.filter(status=TaskRunStatus.DISPATCHED, start_deadline__lte=now).annotate(kind=Value("s"))
-    expired = runs.filter(status=TaskRunStatus.PENDING, queue_deadline__lte=now).annotate(kind=Value("q"))
+    # ``due_kind``, not ``kind``: task runs have a ``kind`` field (agent, approval, input).
+    timed_out = runs.filter(status__in=TASK_RUN_IN_FLIGHT, timeout_at__lte=now).annotate(due_kind=Value("t"))
+    not_started = runs.filter(status=TaskRunStatus.DISPATCHED, start_deadline__lte=now).annotate(due_kind=Value("s"))
+    expired = runs.filter(status=TaskRunStatus.PENDING, queue_deadline__lte=now).annotate(due_kind=Value("q"))
     if controls.paused_workflows:
         expired = expired.exclude(session__status="pending", session__workflow_id__in=sorted(controls.paused_workflows))
+    waiting = runs.filter(status=TaskRunStatus.WAITING_FOR_INPUT)
+    unanswered = waiting.filter(timeout_at__lte=now).annotate(due_kind=Value("w"))
+    remind = waiting.filter(remind_at__lte=now).annotate(due_kind=Value("r"))
     due = Due()
-    lists = {"t": due.timed_out, "s": due.not_started, "q": due.queue_expired}
+    lists = {"t": due.timed_out, "s": due.not_started, "q": due.queue_expired, "w": due.input_expired}
+    lists["r"] = due.reminders
     kinds = (timed_out, not_started) if controls.dispatch_paused else (timed_out, not_started, expired)
-    parts = [query.values_list("kind", "id")[:limit] for query in kinds]
+    parts = [query.values_list("due_kind", "id")[:limit] for query in (*kinds, unanswered, remind)]
     if connection.features.supports_slicing_ordering_in_compound:
         rows = parts[0].union(*parts[1:], all=True)
     else:  # SQLite: three queries
@@ -76,6 +87,12 @@ def apply_deadlines(tx: Transitions, due: Due) -> None:
                 "Queue timeout: no free agent able to run the task became available in time.",
                 allow_retry=False,
             )
+    for run in _runs(tx, due.input_expired):
+        if run.status == TaskRunStatus.WAITING_FOR_INPUT and run.timeout_at and run.timeout_at <= now:
+            human.on_timeout(tx, run)
+    for run in _runs(tx, due.reminders):
+        if run.status == TaskRunStatus.WAITING_FOR_INPUT and run.remind_at and run.remind_at <= now:
+            human.remind(tx, run)
 
 
 def _delivery_failed(tx: Transitions, run: TaskRun) -> None:

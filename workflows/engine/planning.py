@@ -11,8 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from workflows.models import TASK_RUN_ACTIVE, TaskRun, TaskRunStatus, WorkflowDefinition, WorkflowSession
-from workflows.references import resolve
+from workflows.models import (
+    TASK_RUN_ACTIVE,
+    TASK_RUN_AGENT_WORK,
+    SessionStatus,
+    TaskKind,
+    TaskRun,
+    TaskRunStatus,
+    WorkflowDefinition,
+    WorkflowSession,
+)
+from workflows.references import resolve, text_of
 
 
 def done_tasks(runs: list[TaskRun]) -> set[str]:
@@ -43,7 +52,8 @@ def reference_context(session: WorkflowSession, runs: list[TaskRun]) -> dict[str
     """What ``{{ payload.x }}`` and ``{{ tasks.id.result.y }}`` read."""
     tasks: dict[str, Any] = {}
     for run in runs:
-        if run.status == TaskRunStatus.COMPLETED:
+        # A rejected approval's answer is readable too: its onReject task says why.
+        if run.status in (TaskRunStatus.COMPLETED, TaskRunStatus.REJECTED):
             tasks[run.task_id] = {"result": run.result}
             if run.fallback_for and run.fallback_for not in tasks:
                 tasks[run.fallback_for] = {"result": run.result}
@@ -66,10 +76,13 @@ def build_run(
     task = definition.task(task_id)
     policy = definition.policy(task_id)
     ready_at = ready_at or now
+    if task.get("kind", TaskKind.AGENT) != TaskKind.AGENT:
+        return _build_human_run(session, task, now, runs=runs, attempt=attempt, try_number=try_number)
     target = session.agent
     # Tasks go to the agent the workflow was triggered for unless its *known* capabilities lack this one
     # (contract 4: unknown capabilities do not block); then they are routed by capability.
-    if target is not None and target.capabilities_known and task["agentCapability"] not in target.capabilities:
+    capability = task.get("agentCapability") or ""
+    if target is not None and capability and target.capabilities_known and capability not in target.capabilities:
         target = None
     run = TaskRun(
         session=session,
@@ -78,7 +91,7 @@ def build_run(
         try_number=try_number,
         fallback_for=fallback_for,
         retry_round=session.retry_round,
-        capability=task["agentCapability"],
+        capability=capability,
         priority=policy["priority"],
         target_agent=target,
         parameters=resolve(task.get("parameters") or {}, reference_context(session, runs)),
@@ -88,6 +101,48 @@ def build_run(
     )
     runs.append(run)
     return run
+
+
+def _build_human_run(
+    session: WorkflowSession, task: dict[str, Any], now: datetime, *, runs: list[TaskRun], attempt: int, try_number: int
+) -> TaskRun:
+    """An approval or input task waits for a person from the start: never pending, never dispatched, no agent."""
+    timeout = task.get("timeoutSeconds")  # only the task's own: an agent's default timeout does not apply to people
+    remind = task.get("remindAfterSeconds")
+    run = TaskRun(
+        session=session,
+        task_id=task["taskId"],
+        kind=task["kind"],
+        attempt=attempt,
+        try_number=try_number,
+        retry_round=session.retry_round,
+        status=TaskRunStatus.WAITING_FOR_INPUT,
+        capability="",
+        prompt=text_of(resolve(task.get("prompt") or "", reference_context(session, runs))),
+        assignees=list(task.get("assignees") or []),
+        created_at=now,
+        ready_at=now,
+        timeout_at=now + timedelta(seconds=timeout) if timeout else None,
+        remind_at=now + timedelta(seconds=remind) if remind else None,
+    )
+    runs.append(run)
+    return run
+
+
+def waiting_status(session: WorkflowSession, runs: list[TaskRun]) -> str | None:
+    """The status an active session should show now, when it differs from its own: ``waiting_for_input`` when
+    a person is its only hold-up, back to ``running`` (or ``pending``) once agent work is queued again."""
+    if session.status not in (SessionStatus.PENDING, SessionStatus.RUNNING, SessionStatus.WAITING_FOR_INPUT):
+        return None
+    agent_work = any(run.status in TASK_RUN_AGENT_WORK for run in runs)
+    waiting = any(run.status == TaskRunStatus.WAITING_FOR_INPUT for run in runs)
+    if waiting and not agent_work:
+        wanted = SessionStatus.WAITING_FOR_INPUT
+    elif session.status == SessionStatus.WAITING_FOR_INPUT:
+        wanted = SessionStatus.RUNNING
+    else:
+        return None
+    return wanted if wanted != session.status else None
 
 
 def ready_runs(

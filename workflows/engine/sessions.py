@@ -10,14 +10,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from lifecycle.models import Agent
-from opscore_project.errors import Conflict, NotFound
+from opscore_project.errors import Conflict, NotFound, ValidationFailed
 from opscore_project.lib.db import bulk_insert_rows
 from opscore_project.observability import events
 from workflows.engine import planning
 from workflows.engine.controls import limits_lock, workflow_pause_state
 from workflows.engine.oplog import EventBuffer
 from workflows.engine.reports import engine_wake
-from workflows.engine.transitions import Transitions
+from workflows.engine.transitions import Transitions, announce_waiting, enqueue_human_notices
 from workflows.models import (
     SessionStatus,
     TaskRun,
@@ -26,6 +26,7 @@ from workflows.models import (
     WorkflowSchedule,
     WorkflowSession,
 )
+from workflows.validation import capability_problems
 
 
 def session_start(
@@ -42,9 +43,12 @@ def session_start(
 
     With ``idempotency_key`` the same key always returns the same session. Returns (session, created). While the
     workflow is paused the session waits as ``pending``; raises Conflict instead when the pause rejects new
-    sessions (``rejectWhenPaused``).
+    sessions (``rejectWhenPaused``). Raises ValidationFailed when tasks lack the capability they would be routed
+    by (no ``agent``).
     """
     now = now or timezone.now()
+    if agent is None and (problems := capability_problems(definition.spec)):
+        raise ValidationFailed(problems, message="This workflow can only run for one agent (agentId).")
     if idempotency_key:
         existing = WorkflowSession.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -77,7 +81,16 @@ def session_start(
                 agent_id=agent.agent_id if agent else "",
                 session_id=session.pk,
             )
-            bulk_insert_rows(TaskRun, planning.ready_runs(session, definition, [], now))
+            runs = planning.ready_runs(session, definition, [], now)
+            bulk_insert_rows(TaskRun, runs)
+            notices = announce_waiting(buffer, runs)
+            if planning.waiting_status(session, runs) == SessionStatus.WAITING_FOR_INPUT:
+                WorkflowSession.objects.filter(pk=session.pk).update(
+                    status=SessionStatus.WAITING_FOR_INPUT, started_at=now
+                )
+                session.status, session.started_at = SessionStatus.WAITING_FOR_INPUT, now
+            if notices:
+                transaction.on_commit(lambda: enqueue_human_notices(notices))
             buffer.flush()
             engine_wake()
     except IntegrityError:

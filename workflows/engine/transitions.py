@@ -64,6 +64,7 @@ class Transitions:
         self._accepted_refs: set[str] = set()
         self._delivery_failures: Counter[int] = Counter()
         self._outcomes: dict[int, list[bool]] = defaultdict(list)  # agent pk -> its runs' outcomes, in order
+        self._human_notices: list[tuple[str, str]] = []  # (run id, event): webhooks sent after commit
         self.ended_sessions: list[WorkflowSession] = []
 
     # --- loading --------------------------------------------------------------------------------------------
@@ -119,6 +120,7 @@ class Transitions:
             self._new_runs.append(run)
             self._new_ids.add(run.pk)
             self.run_index[run.pk] = run
+        self._human_notices += announce_waiting(self.events, new_runs)
 
     def _leave_flight(self, run: TaskRun) -> None:
         """The run stops holding its agent and its unsent dispatch (the fencing token) is discarded."""
@@ -177,6 +179,7 @@ class Transitions:
     def fail(self, run: TaskRun, status: str, error: str, *, allow_retry: bool = True) -> None:
         """End one attempt as failed or timed out, then retry (with backoff), fall back, or fail the session."""
         self._record_outcome(run, False)
+        allow_retry = allow_retry and not run.is_human  # nobody answered: asking again is a session retry
         self._leave_flight(run)
         self.change(run, status=status, error=error, ended_at=self.now, start_deadline=None)
         self.events.add(
@@ -250,6 +253,32 @@ class Transitions:
             session_id=run.session_id,
             task_id=run.pk,
         )
+
+    def answer(self, run: TaskRun, result: Any, *, rejected: bool = False, error: str = "") -> None:
+        """A person (or the timeout's default) answered a waiting human task: the answer is its result. An
+        approval's rejection routes to its ``onReject`` task, else fails the session."""
+        if not rejected:
+            self.complete(run, result)
+            return
+        self.change(run, status=TaskRunStatus.REJECTED, result=result, error=error, ended_at=self.now)
+        session = self.session_of(run)
+        if not session.is_active:
+            return
+        definition = selectors.definition_of(session)
+        on_reject = definition.task(run.task_id).get("onReject")
+        if on_reject:
+            runs = self.runs[session.pk]
+            next_attempt = planning.attempt_counter(runs)
+            self._add_runs(
+                [
+                    planning.build_run(
+                        session, definition, on_reject, self.now, runs=runs, attempt=next_attempt(on_reject)
+                    )
+                ]
+            )
+            self.advance(session)
+        else:
+            self.end_session(session, SessionStatus.FAILED, error)
 
     # --- session transitions --------------------------------------------------------------------------------
 
@@ -333,9 +362,21 @@ class Transitions:
             self.change(unknown[ref], accepted_at=accepted_at)
             self._accepted_refs.add(ref)
 
+    def _sync_waiting_status(self) -> None:
+        """Active sessions show ``waiting_for_input`` while a person is their only hold-up."""
+        for session_id, session in self.sessions.items():
+            status = planning.waiting_status(session, self.runs[session_id])
+            if status is None:
+                continue
+            if status == SessionStatus.WAITING_FOR_INPUT and session.started_at is None:
+                self._change_session(session, status=status, started_at=self.now)
+            else:
+                self._change_session(session, status=status)
+
     def write(self, *, flush_events: bool = True) -> None:
         """Write every change in a fixed number of statements (call inside the transaction that loaded).
         ``flush_events=False`` leaves the events in the buffer for the caller to write with its own."""
+        self._sync_waiting_status()
         self._record_acceptance()
         if self._changed_runs:
             fields = sorted(set().union(*(names for _, names in self._changed_runs.values())))
@@ -361,6 +402,10 @@ class Transitions:
         callbacks = [str(session.pk) for session in self.ended_sessions if session.callback_url]
         if callbacks:
             transaction.on_commit(lambda: _enqueue_callbacks(callbacks))
+        if self._human_notices:
+            notices = list(self._human_notices)
+            transaction.on_commit(lambda: enqueue_human_notices(notices))
+            self._human_notices.clear()
         self._changed_runs.clear()
         self._new_runs.clear()
         self._new_ids.clear()
@@ -413,9 +458,39 @@ class Transitions:
         """The AgentKit id of the run's agent (runs are loaded with their agent)."""
         return run.agent.agent_id if run.agent_id else ""
 
+    def notify(self, run: TaskRun, event: str) -> None:
+        """Send a human task's webhook notice for ``event`` once this transaction commits."""
+        self._human_notices.append((str(run.pk), event))
+
     def count_delivery_failure(self, run: TaskRun) -> None:
         if run.agent_id:
             self._delivery_failures[run.agent_id] += 1
+
+
+def announce_waiting(buffer: EventBuffer, runs: list[TaskRun]) -> list[tuple[str, str]]:
+    """``task.waiting_for_input`` for each new human run; returns the webhook notices to send after commit."""
+    notices = []
+    for run in runs:
+        if run.status != TaskRunStatus.WAITING_FOR_INPUT:
+            continue
+        buffer.add(
+            events.TASK_WAITING_FOR_INPUT,
+            {"taskId": run.task_id, "kind": run.kind, "assignees": run.assignees or []},
+            message=f"Task {run.task_id} waiting for input: {run.prompt}",
+            session_id=run.session_id,
+            task_id=run.pk,
+        )
+        notices.append((str(run.pk), events.TASK_WAITING_FOR_INPUT))
+    return notices
+
+
+def enqueue_human_notices(notices: list[tuple[str, str]]) -> None:
+    """Human-task webhooks (the session's callbackUrl, the workflow's notifyUrl), by task name."""
+    for run_id, event in notices:
+        try:
+            current_app.send_task("workflows.tasks.deliver_human_notice", args=[run_id, event])
+        except Exception:
+            logger.warning("Could not queue the %s notice of task run %s", event, run_id, exc_info=True)
 
 
 def _enqueue_callbacks(session_ids: list[str]) -> None:

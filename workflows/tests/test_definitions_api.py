@@ -60,11 +60,11 @@ def test_load_workflows_loads_json_and_yaml_idempotently(tmp_path):
     assert "unchanged" in out.getvalue()
     assert WorkflowDefinition.objects.count() == 2
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"id": "bad", "tasks": [{"taskId": "a"}]}))
+    bad.write_text(json.dumps({"id": "bad", "tasks": [{"taskId": "a", "kind": "robot"}]}))
     err = StringIO()
     with pytest.raises(CommandError):
         call_command("load_workflows", str(bad), stdout=StringIO(), stderr=err)
-    assert "tasks[0].agentCapability" in err.getvalue()
+    assert "tasks[0].kind" in err.getvalue()
 
 
 def test_the_admin_validates_definitions_in_the_form(staff_client):

@@ -63,7 +63,9 @@ def test_an_inline_definition_is_stored_and_validated(api_client, make_agent, se
     response = trigger(api_client, "a1", {"workflowDefinition": linear("c", wf_id="inline_wf")})
     assert response.status_code == 202
     assert WorkflowDefinition.objects.get(workflow_id="inline_wf").source == "inline"
-    bad = trigger(api_client, "a1", {"workflowDefinition": {"id": "x", "tasks": [{"taskId": "a"}]}})
+    bad = trigger(
+        api_client, "a1", {"workflowDefinition": {"id": "x", "tasks": [{"taskId": "a", "agentCapability": ""}]}}
+    )
     assert bad.status_code == 400
     assert "workflowDefinition.tasks[0].agentCapability" in bad.json()["errors"]
 
@@ -112,7 +114,8 @@ def test_session_detail_has_the_documented_shape(api_client, sample, make_agent,
     first = body["tasks"][0]
     assert set(first) == {
         "taskRunId", "taskId", "attempt", "status", "agentId", "createdAt", "readyAt", "dispatchedAt", "startedAt",
-        "endedAt", "durationMs", "queueWaitMs", "dispatchLatencyMs", "result", "error", "waitingReason",
+        "endedAt", "durationMs", "queueWaitMs", "dispatchLatencyMs", "result", "error", "waitingReason", "kind",
+        "prompt", "answeredBy", "answeredAt", "answeredVia",
     }  # fmt: skip
     assert first["status"] == "completed" and first["result"] == {"summary": "s"} and first["durationMs"] >= 0
     assert [t["taskId"] for t in body["tasks"]] == ["s1", "s2"]
