@@ -44,6 +44,10 @@ UNION ALL
 SELECT 'c', capability, max_in_flight, FALSE FROM {_CAPABILITY}
 """
 
+# A session waiting for a person still holds its place under its workflow's running-sessions limit: it goes on
+# running the moment the person answers.
+SESSION_HOLDS_SLOT = (SessionStatus.RUNNING, SessionStatus.WAITING_FOR_INPUT)
+
 # Usage of the configured limits only: in-flight runs come from the partial index on in-flight runs
 # (task_run_timeout_idx), running sessions from session_status_created_idx.
 _USAGE_SQL = f"""
@@ -51,7 +55,7 @@ SELECT 'c', capability, count(*) FROM {_RUN}
 WHERE status IN ('dispatched', 'running') AND capability = ANY(%(capabilities)s) GROUP BY capability
 UNION ALL
 SELECT 'w', workflow_id, count(*) FROM {_SESSION}
-WHERE status = 'running' AND workflow_id = ANY(%(workflows)s) GROUP BY workflow_id
+WHERE status IN ('running', 'waiting_for_input') AND workflow_id = ANY(%(workflows)s) GROUP BY workflow_id
 """
 
 
@@ -130,7 +134,7 @@ def limit_usage(controls: DispatchControls) -> LimitUsage:
         ] + [
             ("w", row["workflow_id"], row["n"])
             for row in WorkflowSession.objects.filter(
-                status=SessionStatus.RUNNING, workflow_id__in=list(controls.workflow_limits)
+                status__in=SESSION_HOLDS_SLOT, workflow_id__in=list(controls.workflow_limits)
             )
             .order_by()
             .values("workflow_id")
@@ -204,7 +208,7 @@ def workflow_control_as_dict(control: WorkflowControl) -> dict[str, Any]:
     """A workflow's controls with the live counts they act on."""
     counts = dict(
         WorkflowSession.objects.filter(
-            workflow_id=control.workflow_id, status__in=(SessionStatus.PENDING, SessionStatus.RUNNING)
+            workflow_id=control.workflow_id, status__in=(SessionStatus.PENDING, *SESSION_HOLDS_SLOT)
         )
         .order_by()
         .values_list("status")
@@ -217,7 +221,7 @@ def workflow_control_as_dict(control: WorkflowControl) -> dict[str, Any]:
         "rejectWhenPaused": control.reject_when_paused,
         "pauseReason": control.pause_reason,
         "maxRunningSessions": control.max_running_sessions,
-        "runningSessions": counts.get(SessionStatus.RUNNING, 0),
+        "runningSessions": sum(counts.get(status, 0) for status in SESSION_HOLDS_SLOT),
         "pendingSessions": counts.get(SessionStatus.PENDING, 0),
     }
 

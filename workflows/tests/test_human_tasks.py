@@ -333,3 +333,31 @@ def test_a_failed_notice_is_retried_for_the_failed_url_only_then_logged(define, 
     tasks.deliver_human_notice(*retries[0]["args"])
     assert posted[-1] == "https://team.example/hook" and len(posted) == 3 and len(retries) == 1
     assert OperationEvent.objects.filter(event_type="callback.failed", session_id=str(session.pk)).count() == 1
+
+
+def test_a_session_waiting_for_a_person_keeps_its_place_under_a_workflow_limit(
+    define, make_agent, start, report, sent
+):
+    from workflows.engine import controls
+
+    make_agent("w1", ["work"])
+    flow = {
+        "id": "limited",
+        "tasks": [
+            {"taskId": "work", "agentCapability": "work", "nextTaskId": "ask"},
+            {"taskId": "ask", "kind": "approval", "prompt": "Go?"},
+        ],
+    }
+    definition = define(flow)
+    controls.workflow_limits_set(workflow_id="limited", max_running_sessions=1)
+    first, second = start(definition), start(definition)
+    assert (first.status, second.status) == ("running", "pending")
+    report("w1", "active")
+    report("w1", "idle", {"result": 1})
+    services.engine_drain()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("waiting_for_input", "pending")  # the wait keeps the slot
+    answer(first, "ask", option="approve")
+    second.refresh_from_db()
+    assert first.status == "completed" and second.status == "running"
