@@ -63,15 +63,18 @@ def agent_counts(now: datetime) -> dict[str, Any]:
 
 
 def session_counts(now: datetime) -> dict[str, Any]:
-    """Sessions running and waiting now, failed in the last hour; task runs waiting for an agent."""
+    """Sessions running, waiting to start and waiting for a person now, failed in the last hour; task runs waiting
+    for an agent."""
     hour_ago = now - timedelta(hours=1)
     # Only the rows counted: active ones (session_status_created_idx) and those ended in the last hour
     # (session_ended_idx), not the whole history.
     sessions = WorkflowSession.objects.filter(
-        Q(status__in=[SessionStatus.RUNNING, SessionStatus.PENDING]) | Q(ended_at__gte=hour_ago)
+        Q(status__in=[SessionStatus.RUNNING, SessionStatus.PENDING, SessionStatus.WAITING_FOR_INPUT])
+        | Q(ended_at__gte=hour_ago)
     ).aggregate(
         running=Count("id", filter=Q(status=SessionStatus.RUNNING)),
         waiting=Count("id", filter=Q(status=SessionStatus.PENDING)),
+        waiting_for_input=Count("id", filter=Q(status=SessionStatus.WAITING_FOR_INPUT)),
         failed_last_hour=Count("id", filter=Q(status=SessionStatus.FAILED, ended_at__gte=hour_ago)),
     )
     # Served by the partial index task_run_pending_idx (status = 'pending').

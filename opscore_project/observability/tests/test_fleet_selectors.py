@@ -50,6 +50,19 @@ def test_session_counts_are_running_waiting_and_failed_in_the_last_hour(fleet):
     assert counts["failed_last_hour"] == 2  # S2 and S4; S7 ended at 10:30
     assert counts["tasks_waiting"] == 1 and counts["oldest_wait_s"] == 60  # r8, ready at 11:59:30
     assert counts["waiting_by_capability"] == [{"capability": "fetch", "count": 1, "oldest_wait_s": 60}]
+    assert counts["waiting_for_input"] == 0
+
+
+def test_sessions_waiting_for_a_person_are_counted_apart(fleet):
+    from workflows.models import WorkflowDefinition, WorkflowSession
+
+    definition = WorkflowDefinition.objects.first()
+    for _ in range(2):
+        WorkflowSession.objects.create(
+            definition=definition, workflow_id=definition.workflow_id, status="waiting_for_input", created_at=NOW
+        )
+    counts = overview.session_counts(NOW)
+    assert (counts["waiting_for_input"], counts["running"], counts["waiting"]) == (2, 1, 1)
 
 
 def test_the_sessions_chart_counts_starts_completions_and_failures_per_minute(fleet):
