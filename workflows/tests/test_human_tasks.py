@@ -335,9 +335,7 @@ def test_a_failed_notice_is_retried_for_the_failed_url_only_then_logged(define, 
     assert OperationEvent.objects.filter(event_type="callback.failed", session_id=str(session.pk)).count() == 1
 
 
-def test_a_session_waiting_for_a_person_keeps_its_place_under_a_workflow_limit(
-    define, make_agent, start, report, sent
-):
+def test_a_session_waiting_for_a_person_keeps_its_place_under_a_workflow_limit(define, make_agent, start, report, sent):
     from workflows.engine import controls
 
     make_agent("w1", ["work"])
