@@ -265,12 +265,17 @@ def _capabilities_text(agent: Agent) -> str:
     return f"{text} (source: {agent.capabilities_source})" if agent.capabilities_source else text
 
 
-def _agent_control_done(agent: Agent, con: Console, message: str) -> int:
+def _done(con: Console, model: Any, line: str) -> int:
+    """What a command that changed something prints: the changed object with --json, else one line."""
     if con.as_json:
-        con.json(agent.raw)
+        con.json(model.raw)
     else:
-        con.print(f"Agent {con.style(agent.agent_id, 'bold')} {message}")
+        con.print(line)
     return EXIT_OK
+
+
+def _agent_control_done(agent: Agent, con: Console, message: str) -> int:
+    return _done(con, agent, f"Agent {con.style(agent.agent_id, 'bold')} {message}")
 
 
 def cmd_agents_drain(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
@@ -556,11 +561,7 @@ def _control_line(control: WorkflowControl, con: Console) -> str:
 
 
 def _print_control(control: WorkflowControl, con: Console) -> int:
-    if con.as_json:
-        con.json(control.raw)
-    else:
-        con.print(_control_line(control, con))
-    return EXIT_OK
+    return _done(con, control, _control_line(control, con))
 
 
 def cmd_workflows_pause(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
@@ -678,12 +679,8 @@ def cmd_inbox(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> 
 
 
 def _answered(task: HumanTask, con: Console) -> int:
-    if con.as_json:
-        con.json(task.raw)
-    else:
-        con.print(f"Task {task.task_id} of session {task.session_id} answered by {task.answered_by}: "
-                  f"{fmt_value(task.result, 100)}")  # fmt: skip
-    return EXIT_OK
+    answer = f"Task {task.task_id} of session {task.session_id} answered by {task.answered_by}: "
+    return _done(con, task, answer + fmt_value(task.result, 100))
 
 
 def cmd_approve(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
@@ -810,11 +807,7 @@ def cmd_alert_rules_list(client: OpsCoreClient, args: argparse.Namespace, con: C
 
 
 def _show_rule(rule: Any, con: Console, verb: str) -> int:
-    if con.as_json:
-        con.json(rule.raw)
-    else:
-        con.print(f"Alert rule {con.style(rule.name, 'bold')} (id {rule.id}) {verb}.")
-    return EXIT_OK
+    return _done(con, rule, f"Alert rule {con.style(rule.name, 'bold')} (id {rule.id}) {verb}.")
 
 
 def cmd_alert_rules_create(client: OpsCoreClient, args: argparse.Namespace, con: Console) -> int:
