@@ -12,7 +12,8 @@ import pytest
 import requests
 import yaml
 
-from opscore_project.testing import free_port, test_process_env, wait_until
+from opscore_project.testing import free_port, wait_until
+from opscore_project.testing import test_process_env as process_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -94,7 +95,7 @@ def test_the_schedule_example_creates_a_schedule_that_starts_the_workflow(stack)
     from workflows.models import WorkflowSchedule
     from workflows.services import workflow_schedule_run
 
-    env = test_process_env()
+    env = process_env()
     result = subprocess.run(
         [sys.executable, "manage.py", "shell"],
         stdin=(EXAMPLES / "schedule.py").open(),

@@ -66,9 +66,13 @@ def login(browser, live_server, operator) -> None:
 
 
 def wait_for(browser, condition, timeout: float = 15):
+    """Poll ``condition`` until it is truthy. An element replaced while it was read (the page navigating or
+    refreshing itself) counts as "not yet", not as a failure."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, timeout, poll_frequency=0.2).until(condition)
+    wait = WebDriverWait(browser, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(condition)
 
 
 def save_page(browser, name: str) -> None:
