@@ -37,7 +37,9 @@ SELECT pg_notify('{ENGINE_CHANNEL}', '') FROM report
 
 
 # The state probe: its CTEs write the report and NOTIFY; its expression only makes sure they run (an unreferenced
-# SELECT CTE would be skipped) and tells the listener that the work is done.
+# SELECT CTE would be skipped) and tells the listener that the work is done. An ``active`` report is stored but
+# wakes nobody: it only marks the run running, which the next step does (woken by the run's ``idle``, any other
+# work, or the loop's tick), so a task costs one engine step at low load instead of two.
 ENGINE_INBOX_PROBE = "engine_inbox"
 ENGINE_INBOX_EXPRESSION = "(SELECT count(*) FROM engine_wake) >= 0"
 ENGINE_INBOX_CTE = f"""
@@ -52,7 +54,7 @@ engine_report AS (
     RETURNING 1
 ), engine_wake AS (
     SELECT pg_notify('{ENGINE_CHANNEL}', '') FROM upserted
-    WHERE EXISTS (SELECT 1 FROM engine_report)
+    WHERE (%(state)s <> 'active' AND EXISTS (SELECT 1 FROM engine_report))
        OR (%(state)s = 'idle' AND upserted.state = 'idle' AND upserted.assigned_task = ''
            AND upserted.drained_at IS NULL  -- eligible for a task, as the dispatch pass decides it
            AND (upserted.breaker_state = 'closed' OR upserted.quarantined_until <= %(now)s)

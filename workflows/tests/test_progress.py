@@ -162,6 +162,31 @@ def test_an_idle_report_wakes_the_engine_only_while_a_task_waits(define, make_ag
             put_back(agent_id="busy")
 
 
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_runs_active_report_is_stored_without_waking_the_engine_and_its_idle_wakes_it(define, make_agent, clock):
+    """An ``active`` only marks the run running: the next step applies it (one step per task at low load)."""
+    import psycopg
+
+    from lifecycle.services import agent_state_report
+    from workflows.engine.reports import ENGINE_CHANNEL
+    from workflows.models import TaskReport
+
+    make_agent("a1", ["c"])
+    services.session_start(definition=define(linear("c")))
+    services.engine_drain(relay=lambda refs: None)
+    db = settings.DATABASES["default"]
+    with psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], autocommit=True) as conn:
+        conn.execute(f"LISTEN {ENGINE_CHANNEL}")
+        agent_state_report(agent_id="a1", state="active", details={}, reported_at=clock.tick())
+        assert list(conn.notifies(timeout=0.5, stop_after=1)) == []
+        assert TaskReport.objects.filter(state="active").count() == 1  # stored for the next step
+        agent_state_report(agent_id="a1", state="idle", details={"result": 1}, reported_at=clock.tick())
+        assert [n.channel for n in conn.notifies(timeout=2, stop_after=1)] == [ENGINE_CHANNEL]
+    services.engine_drain(relay=lambda refs: None)
+    assert TaskRun.objects.get().status == "completed"
+
+
 @postgres_only  # SQLite: Django's bulk operations, one statement per batch of rows
 @pytest.mark.parametrize("sessions", [1, 20])
 def test_an_engine_step_costs_the_same_statements_for_one_completion_as_for_twenty(
