@@ -10,7 +10,7 @@ import time
 import pytest
 
 from agentkit_bridge.relay_workers import RELAY_CHANNEL, RelayProcess, listen_connection, relay_notify, relay_serve
-from opscore_project.testing import current_database_url
+from opscore_project.testing import test_process_env as process_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,7 +29,8 @@ def test_refs_are_notified_in_payloads_postgres_accepts():
 
 
 def test_the_relay_child_listens_is_restarted_when_killed_and_stops(monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", current_database_url())
+    for name, value in process_env().items():  # the child inherits this process's environment
+        monkeypatch.setenv(name, value)
     relay = RelayProcess(threads=2)
     relay.ensure_running()  # returns once the child listens
     first = relay._process
