@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -131,6 +132,18 @@ class Agent(models.Model):
         now = now or timezone.now()
         seen = self.last_seen_at or self.created_at
         return seen < now - timedelta(seconds=settings.OPSCORE_AGENT_STALE_SECONDS)
+
+
+def takes_tasks(now) -> Q:
+    """Agents the operator controls let the engine give a task to: not drained, and the circuit breaker closed or its
+    cool-down over (then for one trial task). The dispatch pass, its claim and the engine's wake-up all use this."""
+    return Q(drained_at__isnull=True) & (Q(breaker_state=BreakerState.CLOSED) | Q(quarantined_until__lte=now))
+
+
+def takes_tasks_sql(alias: str, now: str) -> str:
+    """``takes_tasks`` in SQL, on the agent row ``alias`` (``""`` for an unqualified one), ``now`` a placeholder."""
+    column = f"{alias}." if alias else ""
+    return f"{column}drained_at IS NULL AND ({column}breaker_state = 'closed' OR {column}quarantined_until <= {now})"
 
 
 class AgentStateRecord(models.Model):

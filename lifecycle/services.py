@@ -23,6 +23,8 @@ from lifecycle.models import (
     AgentStateRecord,
     BreakerState,
     CapabilitiesSource,
+    takes_tasks,
+    takes_tasks_sql,
 )
 from opscore_project.errors import ValidationFailed
 from opscore_project.lib.db import fetchone_idempotent
@@ -458,11 +460,10 @@ def agent_claim_idle(*, agent_pk: int, task_ref: str, now: datetime | None = Non
     claim re-checks everything the choice relied on. True if claimed.
     """
     now = now or timezone.now()
-    eligible = Q(breaker_state=BreakerState.CLOSED) | Q(quarantined_until__lte=now)
     trial = Case(When(breaker_state=BreakerState.OPEN, then=Value(BreakerState.HALF_OPEN)), default=F("breaker_state"))
     return (
         Agent.objects.filter(
-            eligible, pk=agent_pk, assigned_task="", state="idle", deregistered_at__isnull=True, drained_at__isnull=True
+            takes_tasks(now), pk=agent_pk, assigned_task="", state="idle", deregistered_at__isnull=True
         ).update(assigned_task=task_ref, last_assigned_at=now, updated_at=now, breaker_state=trial)
         == 1
     )
@@ -471,13 +472,13 @@ def agent_claim_idle(*, agent_pk: int, task_ref: str, now: datetime | None = Non
 # The engine's bulk claim: a compare-and-swap per agent in one statement. Only agents still free, idle, registered,
 # not drained and not quarantined (or past their cool-down) are claimed; the rest are left for the next pass. An
 # agent claimed after its cool-down takes its one trial task: its breaker goes half-open.
-_CLAIM_SQL = """
+_CLAIM_SQL = f"""
 UPDATE lifecycle_agent AS agent
 SET assigned_task = claim.task_ref, last_assigned_at = %(now)s, updated_at = %(now)s,
     breaker_state = CASE WHEN agent.breaker_state = 'open' THEN 'half_open' ELSE agent.breaker_state END
 FROM unnest(%(pks)s::bigint[], %(refs)s::text[]) AS claim (pk, task_ref)
 WHERE agent.id = claim.pk AND agent.assigned_task = '' AND agent.state = 'idle' AND agent.deregistered_at IS NULL
-  AND agent.drained_at IS NULL AND (agent.breaker_state = 'closed' OR agent.quarantined_until <= %(now)s)
+  AND {takes_tasks_sql("agent", "%(now)s")}
 RETURNING agent.id
 """
 

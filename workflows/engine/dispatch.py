@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import F, Q
 
-from lifecycle.models import Agent, AgentState, BreakerState
+from lifecycle.models import Agent, AgentState, BreakerState, takes_tasks, takes_tasks_sql
 from lifecycle.services import agents_claim_idle
 from opscore_project.lib.db import bulk_update_rows
 from opscore_project.observability import events
@@ -55,12 +55,11 @@ def free_agents(now: datetime):
     cutoff = now - timedelta(seconds=settings.OPSCORE_AGENT_STALE_SECONDS)
     return (
         Agent.objects.filter(
-            Q(breaker_state=BreakerState.CLOSED) | Q(quarantined_until__lte=now),
+            takes_tasks(now),
             state=AgentState.IDLE,
             assigned_task="",
             deregistered_at__isnull=True,
             last_seen_at__gte=cutoff,
-            drained_at__isnull=True,
         )
         .only(
             "id",
@@ -77,11 +76,11 @@ def free_agents(now: datetime):
 
 # The pass's two reads as plain SQL on Postgres: they run on every step, and building them with the ORM cost more
 # than Postgres answering them (measured). The ORM versions below are their twins for SQLite.
-_FREE_AGENTS_SQL = """
+_FREE_AGENTS_SQL = f"""
 SELECT id, agent_id, capabilities, capabilities_known, state_timestamp, last_assigned_at, breaker_state
 FROM lifecycle_agent
 WHERE state = 'idle' AND assigned_task = '' AND deregistered_at IS NULL AND last_seen_at >= %s
-  AND drained_at IS NULL AND (breaker_state = 'closed' OR quarantined_until <= %s)
+  AND {takes_tasks_sql("", "%s")}
 ORDER BY last_assigned_at ASC NULLS FIRST, id LIMIT %s
 """
 _READY_RUNS_SQL = """

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from lifecycle.hooks import StateReportResult
-from lifecycle.models import AgentState
+from lifecycle.models import AgentState, takes_tasks_sql
 from opscore_project.lib.db import fetchone_idempotent
 from workflows import selectors
 from workflows.models import TaskReport, TaskRun
@@ -56,8 +56,7 @@ engine_report AS (
     SELECT pg_notify('{ENGINE_CHANNEL}', '') FROM upserted
     WHERE (%(state)s <> 'active' AND EXISTS (SELECT 1 FROM engine_report))
        OR (%(state)s = 'idle' AND upserted.state = 'idle' AND upserted.assigned_task = ''
-           AND upserted.drained_at IS NULL  -- eligible for a task, as the dispatch pass decides it
-           AND (upserted.breaker_state = 'closed' OR upserted.quarantined_until <= %(now)s)
+           AND {takes_tasks_sql("upserted", "%(now)s")}
            AND EXISTS (SELECT 1 FROM {TaskRun._meta.db_table} WHERE status = 'pending' AND ready_at <= %(now)s))
 )
 """
