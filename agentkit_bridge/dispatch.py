@@ -13,7 +13,7 @@ from typing import Any
 from celery import current_app
 
 from agentkit_bridge.models import DispatchOutbox
-from opscore_project.lib.db import bulk_insert_rows
+from opscore_project.lib.db import WriteBatch, bulk_insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -21,30 +21,31 @@ logger = logging.getLogger(__name__)
 RELAY_CHUNK = 16
 
 
-def dispatches_enqueue(*, entries: list[dict[str, Any]]) -> None:
+def dispatches_enqueue(*, entries: list[dict[str, Any]], batch: WriteBatch | None = None) -> None:
     """Store dispatches (``dispatch_ref``, ``agent_id``, ``message``, ``session_id``) in the outbox, in the caller's
-    transaction. The caller relays them once it has committed (the engine loop does, right after its step);
-    whatever is left unsent is found again by ``agentkit_bridge.relay.dispatches_overdue``."""
+    transaction (or as part of its ``batch``). The caller relays them once it has committed (the engine loop does,
+    right after its step); whatever is left unsent is found again by ``agentkit_bridge.relay.dispatches_overdue``."""
     if not entries:
         return
-    bulk_insert_rows(
-        DispatchOutbox,
-        [
-            DispatchOutbox(
-                dispatch_ref=entry["dispatch_ref"],
-                agent_id=entry["agent_id"],
-                message=entry["message"],
-                session_id=entry.get("session_id", ""),
-            )
-            for entry in entries
-        ],
-    )
+    rows = [
+        DispatchOutbox(
+            dispatch_ref=entry["dispatch_ref"],
+            agent_id=entry["agent_id"],
+            message=entry["message"],
+            session_id=entry.get("session_id", ""),
+        )
+        for entry in entries
+    ]
+    bulk_insert_rows(DispatchOutbox, rows, batch=batch)
 
 
-def dispatches_discard(*, dispatch_refs: list[str]) -> int:
+def dispatches_discard(*, dispatch_refs: list[str], batch: WriteBatch | None = None) -> None:
     """Forget unsent dispatches that are no longer current (the run ended, was retried or re-routed)."""
-    deleted, _ = DispatchOutbox.objects.filter(dispatch_ref__in=dispatch_refs).delete()
-    return deleted
+    if batch is not None:
+        table = DispatchOutbox._meta.db_table
+        batch.add(f'DELETE FROM "{table}" WHERE dispatch_ref = ANY(%s::text[])', [dispatch_refs])
+    else:
+        DispatchOutbox.objects.filter(dispatch_ref__in=dispatch_refs).delete()
 
 
 def relay_request(refs: list[str]) -> bool:

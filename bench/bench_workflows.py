@@ -196,21 +196,32 @@ def print_targets(result: dict) -> bool:
         print("CPU seconds during run   " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
     print(f"session statuses        {result['sessionStatuses']}; open task runs {result['openTaskRuns']}")
     print(f"peak RSS                web {result['webWorkerPeakRssMb']} MB; Celery {result['celeryWorkerPeakRssMb']} MB")
+    # Throughput and CPU are targets of the run with every session started at once; dispatch latency is a target
+    # below capacity (``--rate`` at about half the maximum): each run checks its own, the others show as n/a.
+    at_once = not result.get("rate")
+    done = result["taskRunsCompleted"] or 1
+    cpu_per_task = round(sum(cpu.get(k, 0.0) for k in ("web", "celery", "postgres")) * 1000 / done, 2)
+    result["cpuMsPerTask"] = cpu_per_task
     checks = [
-        ("tasks completed/s", ">= 150", result["tasksCompletedPerSecond"], result["tasksCompletedPerSecond"] >= 150),
-        ("dispatch latency p50", "<= 20 ms", d["p50"], d["p50"] is not None and d["p50"] <= TARGETS["dispatch_p50_ms"]),
-        ("dispatch latency p99", "<= 100 ms", d["p99"], d["p99"] is not None and d["p99"] <= TARGETS["dispatch_p99_ms"]),  # noqa: E501
+        ("tasks completed/s", ">= 150", result["tasksCompletedPerSecond"],
+         result["tasksCompletedPerSecond"] >= 150 if at_once else None),
+        ("CPU per task (web+Celery+PG)", "<= 10 ms", cpu_per_task, cpu_per_task <= 10 if at_once else None),
+        ("dispatch latency p50", "<= 20 ms", d["p50"],
+         None if at_once else d["p50"] is not None and d["p50"] <= TARGETS["dispatch_p50_ms"]),
+        ("dispatch latency p99", "<= 100 ms", d["p99"],
+         None if at_once else d["p99"] is not None and d["p99"] <= TARGETS["dispatch_p99_ms"]),
         ("stuck or lost sessions", "0", result["stuckSessions"] + result["lostSessions"],
          result["stuckSessions"] + result["lostSessions"] == 0 and result["openTaskRuns"] == 0),
         ("sessions not completed", "0", result["notCompletedSessions"], result["notCompletedSessions"] == 0),
         ("web worker peak RSS", "<= 120 MB", web, 0 < web <= TARGETS["web_mb"]),
         ("Celery worker peak RSS", "<= 200 MB", celery, 0 < celery <= TARGETS["celery_mb"]),
     ]  # fmt: skip
-    print(f"\n{'figure':<26} {'target':<10} {'measured':<10} result")
+    print(f"\n{'figure':<30} {'target':<10} {'measured':<10} result")
     for name, target, measured, ok in checks:
         shown = f"{measured:.1f}" if isinstance(measured, float) else str(measured)
-        print(f"{name:<26} {target:<10} {shown:<10} {'PASS' if ok else 'FAIL'}")
-    return all(ok for *_, ok in checks)
+        verdict = "n/a (" + ("--rate" if at_once else "all at once") + ")" if ok is None else "PASS" if ok else "FAIL"
+        print(f"{name:<30} {target:<10} {shown:<10} {verdict}")
+    return all(ok is not False for *_, ok in checks)
 
 
 def _comm(proc_dir: Path) -> str:
@@ -231,6 +242,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument(
         "--rate", type=float, default=0.0, help="Start sessions at this many per second (default: all at once)."
+    )
+    parser.add_argument(
+        "--limits",
+        action="store_true",
+        help="Configure a running-sessions limit per workflow and an in-flight limit per capability, set high enough "
+        "never to bind (what limits cost when nothing waits for them).",
     )
     parser.add_argument("--celery-pool", default=os.environ.get("BENCH_CELERY_POOL", "threads"))
     parser.add_argument("--celery-concurrency", type=int, default=int(os.environ.get("BENCH_CELERY_CONCURRENCY", "16")))
@@ -314,6 +331,16 @@ def main() -> int:
             answer = http.post(f"{base_url}/v1/opscore/workflows", json=dag, timeout=10)
             assert answer.status_code in (200, 201), answer.text
             workflow_ids.append("sample_dag")
+        if args.limits:
+            for workflow_id in workflow_ids:
+                answer = http.put(f"{base_url}/v1/opscore/workflows/{workflow_id}/limits",
+                                  json={"maxRunningSessions": 100_000}, timeout=10)  # fmt: skip
+                assert answer.status_code == 200, answer.text
+            for capability in CAPABILITIES:
+                answer = http.put(f"{base_url}/v1/opscore/capability-limits/{capability}",
+                                  json={"maxInFlight": 100_000}, timeout=10)  # fmt: skip
+                assert answer.status_code == 200, answer.text
+            say(f"limits configured, not binding: {len(workflow_ids)} workflows, {len(CAPABILITIES)} capabilities")
         known = http.get(f"{base_url}/v1/opscore/agents?capability=summarise&page_size=500", timeout=10).json()
         say(f"{known['count']} agents registered with capabilities; worker starting")
         time.sleep(3)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from opscore_project.lib.db import WriteBatch
+
 
 def outbox_entry(
     *, dispatch_ref: str, agent_id: str, task_name: str, parameters: dict[str, Any], session_id: str, task_run_id: str
@@ -17,8 +19,9 @@ def outbox_entry(
     return {"dispatch_ref": dispatch_ref, "agent_id": agent_id, "message": message, "session_id": session_id}
 
 
-def send_tasks(entries: list[dict[str, Any]]) -> None:
-    """Write the dispatches to the bridge's outbox in the caller's transaction; the relay sends them."""
+def send_tasks(entries: list[dict[str, Any]], batch: WriteBatch | None = None) -> None:
+    """Write the dispatches to the bridge's outbox in the caller's transaction (or its ``batch``); the relay sends
+    them."""
     from agentkit_bridge.dispatch import dispatches_enqueue
 
-    dispatches_enqueue(entries=entries)
+    dispatches_enqueue(entries=entries, batch=batch)

@@ -22,7 +22,7 @@ from django.db.models import F, Q
 
 from lifecycle.models import Agent, AgentState, BreakerState, takes_tasks, takes_tasks_sql
 from lifecycle.services import agents_claim_idle
-from opscore_project.lib.db import bulk_update_rows
+from opscore_project.lib.db import WriteBatch, bulk_update_rows
 from opscore_project.observability import events
 from workflows import dispatching, selectors
 from workflows.engine.controls import DispatchControls, DispatchGate, dispatch_controls_read, dispatch_gate
@@ -242,48 +242,53 @@ def dispatch_ready(
             _trial_event(events_buffer, agent, run)
         done.append(Dispatched(run.pk, run.session_id, agent.agent_id, run.dispatch_ref))
     if changed:
-        bulk_update_rows(
-            TaskRun,
-            changed,
-            [
-                "status",
-                "agent",
-                "dispatched_at",
-                "timeout_at",
-                "start_deadline",
-                "dispatch_count",
-                "dispatch_ref",
-                "agent_clock_at_dispatch",
-                "early_idle_at",
-                "early_result",
-                "reported_active_at",
-            ],
-        )
-        dispatching.send_tasks(outbox)
-        sessions_mark_started(
-            {run.session_id: run.agent.agent_id for run in changed if run.session.status == SessionStatus.PENDING},
-            now,
-            events_buffer,
-        )
+        # On Postgres the run updates, the outbox rows, the events and the sessions' start are one statement.
+        batch = WriteBatch() if settings.IS_POSTGRES else None
+        bulk_update_rows(TaskRun, changed, _DISPATCH_WRITES, batch=batch)
+        dispatching.send_tasks(outbox, batch=batch)
+        first = {run.session_id: run.agent.agent_id for run in changed if run.session.status == SessionStatus.PENDING}
+        if batch is not None and not first:
+            events_buffer.flush(batch)  # with the step's other events: all its writes in one statement
+        sessions_mark_started(first, now, events_buffer, batch=batch)
     return done
 
 
-def sessions_mark_started(first_agent: dict[uuid.UUID, str], now: datetime, events_buffer: EventBuffer) -> None:
+_DISPATCH_WRITES = [
+    "status", "agent", "dispatched_at", "timeout_at", "start_deadline", "dispatch_count", "dispatch_ref",
+    "agent_clock_at_dispatch", "early_idle_at", "early_result", "reported_active_at",
+]  # fmt: skip
+_MARK_STARTED_SQL = """
+UPDATE workflows_workflowsession SET status = 'running', started_at = %s
+WHERE id IN (
+    SELECT id FROM workflows_workflowsession WHERE id = ANY(%s::uuid[]) AND status = 'pending'
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, workflow_id
+"""
+
+
+def sessions_mark_started(
+    first_agent: dict[uuid.UUID, str], now: datetime, events_buffer: EventBuffer, *, batch: WriteBatch | None = None
+) -> None:
     """Pending sessions whose first task went out are running. SKIP LOCKED: this transaction holds task-run locks,
     and a cancel holding a session's lock may be waiting for one of them; that session is ended by the cancel (or
-    marked running when its first run reports ``active``)."""
-    if not first_agent:
+    marked running when its first run reports ``active``). Runs ``batch`` (with this as its last statement)."""
+    if not settings.IS_POSTGRES:
+        started = list(
+            WorkflowSession.objects.filter(pk__in=list(first_agent), status=SessionStatus.PENDING)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", "workflow_id")
+        )
+        WorkflowSession.objects.filter(pk__in=[pk for pk, _ in started]).update(
+            status=SessionStatus.RUNNING, started_at=now
+        )
+    elif first_agent:
+        batch = batch if batch is not None else WriteBatch()
+        started = batch.execute(returning=(_MARK_STARTED_SQL, [now, list(first_agent)]))
+    else:
+        if batch:
+            batch.execute()
         return
-    started = list(
-        WorkflowSession.objects.filter(pk__in=list(first_agent), status=SessionStatus.PENDING)
-        .select_for_update(skip_locked=True)
-        .values_list("pk", "workflow_id")
-    )
-    if not started:
-        return
-    WorkflowSession.objects.filter(pk__in=[pk for pk, _ in started]).update(
-        status=SessionStatus.RUNNING, started_at=now
-    )
     for pk, workflow_id in started:
         events_buffer.add(
             events.SESSION_STARTED,

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from opscore_project.lib.db import bulk_insert_rows
+from opscore_project.lib.db import WriteBatch, bulk_insert_rows
 from opscore_project.observability.counters import counters_add
 from opscore_project.observability.models import OperationEvent
 from opscore_project.observability.oplog import counter_increments, operation_event
@@ -48,11 +48,12 @@ class EventBuffer:
             )
         )
 
-    def flush(self) -> None:
+    def flush(self, batch: WriteBatch | None = None) -> None:
+        """Write the events now, or as part of ``batch`` (which the caller executes in this transaction)."""
         rows, self.rows = self.rows, []
         if not rows:
             return
-        bulk_insert_rows(OperationEvent, rows)
+        bulk_insert_rows(OperationEvent, rows, batch=batch)
         totals: dict[tuple[str, str], float] = defaultdict(float)
         for row in rows:
             for name, labels, amount in counter_increments(row.event_type, row.level, row.context):

@@ -20,7 +20,7 @@ class SentTasks:
 
     calls: list[dict[str, Any]] = field(default_factory=list)
 
-    def __call__(self, entries: list[dict[str, Any]]) -> None:
+    def __call__(self, entries: list[dict[str, Any]], batch: Any = None) -> None:
         for entry in entries:
             message = entry["message"]
             self.calls.append(
