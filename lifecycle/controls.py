@@ -12,13 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from lifecycle.hooks import notify_agent_available
 from lifecycle.models import AGENTKIT_CAPABILITY_SOURCES, Agent, BreakerState, CapabilitiesSource
 from opscore_project.errors import NotFound, ValidationFailed
+from opscore_project.lib.db import WriteBatch, fetchall_server_bound
 from opscore_project.observability import events
 from opscore_project.observability.oplog import log_operation
 
@@ -253,7 +254,7 @@ WITH outcome AS (
            CASE WHEN outcome.success THEN outcome.failures
                 ELSE agent.consecutive_failures + outcome.failures END AS streak
     FROM lifecycle_agent AS agent JOIN outcome ON outcome.pk = agent.id
-    WHERE outcome.success OR outcome.failures > 0 OR outcome.delivery > 0 OR agent.assigned_task = ANY(%(refs)s)
+    WHERE outcome.success OR outcome.failures > 0 OR outcome.delivery > 0 OR agent.assigned_task = ANY(%(refs)s::text[])
     ORDER BY agent.id
     FOR UPDATE OF agent
 ), decided AS (
@@ -272,7 +273,7 @@ WITH outcome AS (
     FROM decided
 )
 UPDATE lifecycle_agent AS agent SET
-    assigned_task = CASE WHEN agent.assigned_task = ANY(%(refs)s) THEN '' ELSE agent.assigned_task END,
+    assigned_task = CASE WHEN agent.assigned_task = ANY(%(refs)s::text[]) THEN '' ELSE agent.assigned_task END,
     consecutive_failures = cooled.streak,
     delivery_failures = agent.delivery_failures + cooled.delivery,
     last_delivery_failure_at = CASE WHEN cooled.delivery > 0 THEN %(now)s ELSE agent.last_delivery_failure_at END,
@@ -293,12 +294,13 @@ _REOPEN_REASON = "Automatic: the trial task after the cool-down failed"
 
 
 def agents_release(
-    *, released: list[tuple[int, str]], outcomes: dict[int, Outcomes], now: datetime
+    *, released: list[tuple[int, str]], outcomes: dict[int, Outcomes], now: datetime, batch: WriteBatch | None = None
 ) -> list[BreakerChange]:
     """The engine's per-batch write to agents: free those holding a run that left flight (``released``: (agent pk,
     run ref) pairs; an agent is freed only if it still holds one of those refs) and record the task outcomes of the
     batch (agent pk → its outcomes): failure streaks, delivery failures and the breaker moves they cause. One
-    statement on Postgres. Returns the moves (the caller logs them with its batch's events)."""
+    statement on Postgres (the last of ``batch`` if one is given). Returns the moves (the caller logs them with its
+    batch's events)."""
     if not released and not outcomes:
         return []
     threshold, base, cap = _cooldowns()
@@ -306,24 +308,24 @@ def agents_release(
     if settings.IS_POSTGRES:
         outcomes = {**{pk: Outcomes() for pk, _ in released}, **outcomes}
         pks = sorted(outcomes)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _RELEASE_SQL,
-                {
-                    "refs": refs,
-                    "pks": pks,
-                    "success": [outcomes[pk].success for pk in pks],
-                    "failures": [outcomes[pk].failures for pk in pks],
-                    "delivery": [outcomes[pk].delivery_failures for pk in pks],
-                    "threshold": threshold,
-                    "base": base,
-                    "cap": cap,
-                    "now": now,
-                    "open_reason": _OPEN_REASON,
-                    "reopen_reason": _REOPEN_REASON,
-                },
-            )
-            rows = cursor.fetchall()
+        params = {
+            "refs": refs,
+            "pks": pks,
+            "success": [outcomes[pk].success for pk in pks],
+            "failures": [outcomes[pk].failures for pk in pks],
+            "delivery": [outcomes[pk].delivery_failures for pk in pks],
+            "threshold": threshold,
+            "base": base,
+            "cap": cap,
+            "now": now,
+            "open_reason": _OPEN_REASON,
+            "reopen_reason": _REOPEN_REASON,
+        }
+        rows = (
+            batch.execute(returning=(_RELEASE_SQL, params))
+            if batch is not None
+            else fetchall_server_bound(_RELEASE_SQL, params)
+        )
         return [BreakerChange(*row) for row in rows if row[1]]
     if released:
         Agent.objects.filter(pk__in={pk for pk, _ in released}, assigned_task__in=refs).update(assigned_task="")

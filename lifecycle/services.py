@@ -27,7 +27,7 @@ from lifecycle.models import (
     takes_tasks_sql,
 )
 from opscore_project.errors import ValidationFailed
-from opscore_project.lib.db import fetchone_idempotent
+from opscore_project.lib.db import fetchall_server_bound, fetchone_idempotent
 from opscore_project.observability import events
 from opscore_project.observability.context import get_request_id
 from opscore_project.observability.models import OperationEvent
@@ -488,9 +488,8 @@ def agents_claim_idle(*, claims: dict[int, str], now: datetime) -> set[int]:
     if not claims:
         return set()
     if settings.IS_POSTGRES:
-        with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SQL, {"pks": list(claims), "refs": list(claims.values()), "now": now})
-            return {row[0] for row in cursor.fetchall()}
+        rows = fetchall_server_bound(_CLAIM_SQL, {"pks": list(claims), "refs": list(claims.values()), "now": now})
+        return {row[0] for row in rows}
     return {pk for pk, ref in claims.items() if agent_claim_idle(agent_pk=pk, task_ref=ref, now=now)}
 
 

@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from opscore_project.lib.db import fetchall_server_bound
 from workflows.models import (
     CapabilityLimit,
     DispatchControl,
@@ -43,6 +44,9 @@ WHERE paused_at IS NOT NULL OR max_running_sessions IS NOT NULL
 UNION ALL
 SELECT 'c', capability, max_in_flight, FALSE FROM {_CAPABILITY}
 """
+# The engine step's first statement (Postgres): its advisory lock, taken without waiting, and the controls.
+_LOCK_AND_CONTROLS_SQL = "SELECT 'l', '', CAST(NULL AS integer), pg_try_advisory_xact_lock(%s::bigint)\nUNION ALL\n"
+_LOCK_AND_CONTROLS_SQL += _CONTROLS_SQL
 
 # A session waiting for a person still holds its place under its workflow's running-sessions limit: it goes on
 # running the moment the person answers.
@@ -87,9 +91,19 @@ NO_CONTROLS = DispatchControls()
 
 def dispatch_controls_read() -> DispatchControls:
     """Maintenance mode, paused workflows and configured limits, in one statement."""
-    with connection.cursor() as cursor:
-        cursor.execute(_CONTROLS_SQL)
-        rows = cursor.fetchall()
+    return _controls_of(fetchall_server_bound(_CONTROLS_SQL))
+
+
+def dispatch_controls_read_locked(lock_key: int) -> DispatchControls | None:
+    """Take the transaction-level advisory lock ``lock_key`` if it is free and read the controls, in one statement
+    (Postgres); None if another transaction holds the lock."""
+    rows = fetchall_server_bound(_LOCK_AND_CONTROLS_SQL, [lock_key])
+    if not any(kind == "l" and locked for kind, _, _, locked in rows):
+        return None
+    return _controls_of([row for row in rows if row[0] != "l"])
+
+
+def _controls_of(rows: list[tuple]) -> DispatchControls:
     if not rows:
         return NO_CONTROLS
     paused = False

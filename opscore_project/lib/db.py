@@ -25,6 +25,7 @@ from typing import Any
 import psycopg._queries as psycopg_queries
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import InterfaceError, OperationalError, connection
+from django.db.models.sql.query import RawQuery
 
 # psycopg remembers how it parsed a statement's placeholders only for statements up to 4,096 characters. The state
 # write (with the probes' CTEs) and the engine's set-based statements are longer, and parsing them again costs
@@ -113,23 +114,27 @@ class WriteBatch:
 
     The statements run on one snapshot, so they must not touch the same rows nor read each other's writes; the
     last one may return rows (``execute`` returns them) and may start with a ``WITH`` of its own (its clauses are
-    appended). Positional ``%s`` parameters only. Postgres only.
+    appended). Statements take positional ``%s`` parameters, the last one named ones too. Postgres only.
     """
 
     def __init__(self) -> None:
-        self._statements: list[tuple[str, list[Any]]] = []
+        self._statements: list[tuple[str, dict[str, Any]]] = []
+        self._named_count = 0
 
     def __bool__(self) -> bool:
         return bool(self._statements)
 
     def add(self, sql: str, params: Sequence[Any]) -> None:
-        self._statements.append((sql.strip(), list(params)))
+        self._statements.append(self._named(sql.strip(), params))
 
-    def execute(self, returning: tuple[str, Sequence[Any]] | None = None) -> list[tuple]:
+    def execute(self, returning: tuple[str, Mapping[str, Any] | Sequence[Any]] | None = None) -> list[tuple]:
         """Run everything added (plus ``returning``, last) and return the rows of the last statement."""
         statements, self._statements = self._statements, []
         if returning is not None:
-            statements.append((returning[0].strip(), list(returning[1])))
+            sql, params = returning
+            statements.append(
+                (sql.strip(), dict(params)) if isinstance(params, Mapping) else self._named(sql.strip(), params)
+            )
         if not statements:
             return []
         *head, (last, _) = statements
@@ -140,10 +145,19 @@ class WriteBatch:
             sql = f"WITH {', '.join(clauses)} {last}"
         else:
             sql = last
-        params = [param for _, statement_params in statements for param in statement_params]
+        params = {name: value for _, statement_params in statements for name, value in statement_params.items()}
         with _server_binding_cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall() if cursor.description else []
+
+    def _named(self, sql: str, params: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+        """Positional placeholders renamed after the statement's place in the batch (``%(b1_0)s``…)."""
+        prefix, parts = f"b{self._named_count}_", sql.split("%s")
+        self._named_count += 1
+        if len(parts) != len(params) + 1:
+            raise ValueError(f"{len(parts) - 1} placeholders for {len(params)} parameters")
+        named = parts[0] + "".join(f"%({prefix}{i})s{part}" for i, part in enumerate(parts[1:]))
+        return named, {f"{prefix}{i}": value for i, value in enumerate(params)}
 
 
 @functools.lru_cache(maxsize=512)
@@ -205,3 +219,42 @@ def execute_server_bound(sql: str, params: Sequence[Any]) -> None:
     prepared once per connection."""
     with _server_binding_cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def fetchall_server_bound(sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> list[tuple]:
+    """Run a statement with a fixed text and return its rows, prepared on the server once the connection has run
+    it ``prepare_threshold`` times (Django's client-side binding parses and plans it on every call: for the
+    engine's statements planning costs several times their execution). Elsewhere (SQLite) a plain cursor."""
+    cursor = _server_binding_cursor() if connection.vendor == "postgresql" else connection.cursor()
+    with cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+class _PreparedRawQuery(RawQuery):
+    """A raw query run like ``fetchall_server_bound``: on a server-binding cursor, all rows read at once."""
+
+    def _execute_query(self) -> None:
+        if connection.vendor != "postgresql":
+            super()._execute_query()
+            return
+        self.cursor = _FetchedRows(_server_binding_cursor(), self.sql, self.params)
+
+
+class _FetchedRows(list):
+    def __init__(self, cursor, sql: str, params: Any) -> None:
+        with cursor:
+            cursor.execute(sql, params)
+            super().__init__(cursor.fetchall())
+            self.description = cursor.description
+
+    def close(self) -> None:
+        pass
+
+
+def raw_models(model, sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list:
+    """``list(model.objects.raw(sql, params))`` with the statement prepared on the server (see
+    ``fetchall_server_bound``): for the engine's fixed-text reads. Array parameters need explicit casts."""
+    queryset = model.objects.raw(sql, params)
+    queryset.query = _PreparedRawQuery(sql, using=queryset.db, params=params)
+    return list(queryset)

@@ -34,6 +34,7 @@ from workflows.control_selectors import (
     DispatchControls,
     LimitUsage,
     dispatch_controls_read,
+    dispatch_controls_read_locked,
     limit_usage,
 )
 from workflows.engine.reports import engine_wake
@@ -47,7 +48,7 @@ from workflows.models import (
     WorkflowDefinition,
 )
 
-__all__ = ["NO_CONTROLS", "DispatchControls", "dispatch_controls_read"]
+__all__ = ["NO_CONTROLS", "DispatchControls", "dispatch_controls_read", "dispatch_controls_read_locked"]
 
 # --- operator writes -------------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from django.db.models import F, Q
 
 from lifecycle.models import Agent, AgentState, BreakerState, takes_tasks, takes_tasks_sql
 from lifecycle.services import agents_claim_idle
-from opscore_project.lib.db import WriteBatch, bulk_update_rows
+from opscore_project.lib.db import WriteBatch, bulk_update_rows, raw_models
 from opscore_project.observability import events
 from workflows import dispatching, selectors
 from workflows.engine.controls import DispatchControls, DispatchGate, dispatch_controls_read, dispatch_gate
@@ -89,21 +89,22 @@ SELECT r.id, r.session_id, r.task_id, r.attempt, r.capability, r.priority, r.tar
        s.definition_id AS session_definition_id, s.workflow_id AS session_workflow_id, s.status AS session_status
 FROM workflows_taskrun r JOIN workflows_workflowsession s ON s.id = r.session_id
 WHERE r.status = 'pending' AND r.ready_at <= %(now)s
-  AND (r.target_agent_id = ANY(%(agents)s) OR (r.target_agent_id IS NULL AND r.capability = ANY(%(capabilities)s)))
+  AND (r.target_agent_id = ANY(%(agents)s::bigint[])
+       OR (r.target_agent_id IS NULL AND r.capability = ANY(%(capabilities)s::text[])))
 {held}ORDER BY r.priority DESC, r.ready_at, r.created_at
 LIMIT %(limit)s
 FOR UPDATE OF r SKIP LOCKED
 """
 # Added to the ready-runs read only while something is paused or a limit is full.
-_HELD_WORKFLOWS_SQL = "  AND NOT (s.status = 'pending' AND s.workflow_id = ANY(%(held_workflows)s))\n"
-_FULL_CAPABILITIES_SQL = "  AND NOT (r.capability = ANY(%(full_capabilities)s))\n"
+_HELD_WORKFLOWS_SQL = "  AND NOT (s.status = 'pending' AND s.workflow_id = ANY(%(held_workflows)s::text[]))\n"
+_FULL_CAPABILITIES_SQL = "  AND NOT (r.capability = ANY(%(full_capabilities)s::text[]))\n"
 
 
 def _free_agents(now: datetime) -> list[Agent]:
     if not settings.IS_POSTGRES:
         return list(free_agents(now)[:FREE_AGENTS_LIMIT])
     cutoff = now - timedelta(seconds=settings.OPSCORE_AGENT_STALE_SECONDS)
-    return list(Agent.objects.raw(_FREE_AGENTS_SQL, [cutoff, now, FREE_AGENTS_LIMIT]))
+    return raw_models(Agent, _FREE_AGENTS_SQL, [cutoff, now, FREE_AGENTS_LIMIT])
 
 
 def _ready_runs(agents: list[Agent], now: datetime, limit: int, gate: DispatchGate | None = None) -> list[TaskRun]:
@@ -133,7 +134,7 @@ def _ready_runs(agents: list[Agent], now: datetime, limit: int, gate: DispatchGa
     if full_capabilities:
         held += _FULL_CAPABILITIES_SQL
         params["full_capabilities"] = full_capabilities
-    runs = list(TaskRun.objects.raw(_READY_RUNS_SQL.format(held=held), params))
+    runs = raw_models(TaskRun, _READY_RUNS_SQL.format(held=held), params)
     for run in runs:
         run.session = WorkflowSession(
             pk=run.session_id,

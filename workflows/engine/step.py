@@ -13,10 +13,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from workflows.engine.controls import dispatch_controls_read, limits_lock
+from opscore_project.lib.db import raw_models
+from workflows.engine.controls import (
+    DispatchControls,
+    dispatch_controls_read,
+    dispatch_controls_read_locked,
+    limits_lock,
+)
 from workflows.engine.deadlines import Due, apply_deadlines, due_runs
 from workflows.engine.dispatch import dispatch_ready
 from workflows.engine.oplog import EventBuffer
@@ -39,12 +45,11 @@ class StepResult:
         return bool(self.reports or self.deadlines or self.dispatched)
 
 
-def _engine_lock() -> bool:
+def _lock_and_read_controls() -> DispatchControls | None:
+    """The engine lock and the operator's controls, in one round trip; None if another process holds the lock."""
     if not settings.IS_POSTGRES:
-        return True  # SQLite (embedded mode): writers are serialised by the database itself
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ENGINE_LOCK_KEY])
-        return bool(cursor.fetchone()[0])
+        return dispatch_controls_read()  # SQLite (embedded mode): writers are serialised by the database itself
+    return dispatch_controls_read_locked(ENGINE_LOCK_KEY)
 
 
 # Deadlines are read at most this often per process (three indexed queries); under load the engine steps many
@@ -71,7 +76,7 @@ DELETE FROM {TaskReport._meta.db_table} WHERE id IN (
 def _claim_reports(limit: int) -> list[TaskReport]:
     """Take (and delete) pending reports; one statement on Postgres."""
     if settings.IS_POSTGRES:
-        return list(TaskReport.objects.raw(_CLAIM_SQL, [limit]))
+        return raw_models(TaskReport, _CLAIM_SQL, [limit])
     reports = list(TaskReport.objects.select_for_update(skip_locked=True).order_by("id")[:limit])
     if reports:
         TaskReport.objects.filter(pk__in=[report.pk for report in reports]).delete()
@@ -85,9 +90,9 @@ def engine_step(*, now: datetime | None = None, limit: int | None = None) -> Ste
     limit = limit or settings.OPSCORE_ENGINE_BATCH
     buffer = EventBuffer()
     with transaction.atomic():
-        if not _engine_lock():
+        controls = _lock_and_read_controls()
+        if controls is None:
             return None
-        controls = dispatch_controls_read()
         if controls.has_limits:
             limits_lock()  # before any row lock (lock order: engine → limits → rows)
             controls = replace(controls, limits_locked=True)

@@ -23,7 +23,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 
 from lifecycle.controls import Outcomes, agents_release
 from lifecycle.models import Agent
-from opscore_project.lib.db import WriteBatch, bulk_insert_rows, bulk_update_rows
+from opscore_project.lib.db import WriteBatch, bulk_insert_rows, bulk_update_rows, raw_models
 from opscore_project.observability import events
 from workflows import selectors
 from workflows.engine import planning
@@ -90,7 +90,7 @@ def _load_postgres(
         sql, ids = _LOAD_SESSIONS_SQL.format(ids=_SESSIONS_OF_RUNS), list(run_ids)
     else:
         sql, ids = _LOAD_SESSIONS_SQL.format(ids=_SESSIONS_BY_ID), sorted(session_ids)
-    sessions = list(WorkflowSession.objects.raw(sql, [ids]))
+    sessions = raw_models(WorkflowSession, sql, [ids])
     for session in sessions:
         if session.agent_id is not None:
             session.agent = _agent_stub(
@@ -98,7 +98,7 @@ def _load_postgres(
             )
     if not sessions:
         return [], []
-    runs = list(TaskRun.objects.raw(_LOAD_RUNS_SQL, [[session.pk for session in sessions]]))
+    runs = raw_models(TaskRun, _LOAD_RUNS_SQL, [[session.pk for session in sessions]])
     for run in runs:
         if run.agent_id is not None:
             run.agent = _agent_stub(run.agent_id, run.agent_ident)
@@ -479,10 +479,10 @@ class Transitions:
             from agentkit_bridge.dispatch import dispatches_discard
 
             dispatches_discard(dispatch_refs=unsent, batch=batch)
-        if batch:
-            batch.execute()
         if self._released or self._outcomes or self._delivery_failures:
-            self._release_agents()
+            self._release_agents(batch)  # the batch's last statement, on Postgres
+        elif batch:
+            batch.execute()
         if flush_events:
             self.events.flush()
         callbacks = [str(session.pk) for session in self.ended_sessions if session.callback_url]
@@ -502,13 +502,13 @@ class Transitions:
         self._outcomes.clear()
         self.ended_sessions = []
 
-    def _release_agents(self) -> None:
+    def _release_agents(self, batch: WriteBatch | None = None) -> None:
         """Free the agents whose runs left flight and record the batch's outcomes (failure streaks, delivery failures,
         circuit-breaker moves) in one statement (``agents_release``); the breaker's moves become events of this
         batch."""
         agents = set(self._outcomes) | set(self._delivery_failures)
         outcomes = {pk: Outcomes.of(self._outcomes.get(pk, []), self._delivery_failures[pk]) for pk in agents}
-        for change in agents_release(released=self._released, outcomes=outcomes, now=self.now):
+        for change in agents_release(released=self._released, outcomes=outcomes, now=self.now, batch=batch):
             if change.move == "close":
                 self.events.add(
                     events.AGENT_QUARANTINE_RELEASED,
