@@ -235,7 +235,7 @@ OPSCORE_ENGINE_IN_WORKER = env_bool("OPSCORE_ENGINE_IN_WORKER", True)
 OPSCORE_ENGINE_TICK_SECONDS = env_float("OPSCORE_ENGINE_TICK_SECONDS", 0.5, minimum=0.01)
 OPSCORE_ENGINE_BATCH = env_int("OPSCORE_ENGINE_BATCH", 500, minimum=1)
 # While busy, engine steps start at most this often (they take whatever gathered meanwhile); idle: no delay.
-OPSCORE_ENGINE_MIN_STEP_SECONDS = env_float("OPSCORE_ENGINE_MIN_STEP_SECONDS", 0.02, minimum=0.0)
+OPSCORE_ENGINE_MIN_STEP_SECONDS = env_float("OPSCORE_ENGINE_MIN_STEP_SECONDS", 0.005, minimum=0.0)
 # Threads of each engine loop that POST dispatches to AgentKit while the next step runs.
 OPSCORE_RELAY_THREADS = env_int("OPSCORE_RELAY_THREADS", 16, minimum=1)
 # A claimed dispatch not recorded within this time (its relay died) is sent again; above the /run timeouts.
