@@ -56,7 +56,14 @@ def main() -> int:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+        from django.db import connection
+
+        from opscore_project.observability import counters
+
+        counters.BACKGROUND_FLUSH = False  # flushed below, before the database is dropped (no thread left behind)
         result = run(args, database_url)
+        counters.counters_flush()
+        connection.close()
     print(json.dumps(result, indent=2))
     return 0
 
